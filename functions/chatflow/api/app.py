@@ -1,0 +1,102 @@
+"""The FastAPI application: routes under ``/api``, problem documents, request logging."""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+
+from fastapi import FastAPI, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+
+from chatflow.api import problems, routes_auth, routes_messages, routes_rooms
+from chatflow.api.schemas import HealthOut, ProblemOut
+from chatflow.cache.client import CACHE_ERRORS
+from chatflow.container import Container, get_container
+from chatflow.logs import request_id_var
+
+logger = logging.getLogger("chatflow.api")
+
+_ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
+    code: {"model": ProblemOut, "content": {problems.MEDIA_TYPE: {}}}
+    for code in (400, 401, 403, 404, 409, 413, 422, 429)
+}
+
+
+def create_app(container_factory: Callable[[], Container] = get_container) -> FastAPI:
+    app = FastAPI(
+        title="ChatFlow",
+        version="0.1.0",
+        description="Rooms, members, history and presence of ChatFlow. Real-time delivery is"
+        " STOMP 1.2 over the WebSocket API (see docs/protocol.md).",
+        openapi_url="/api/openapi.json",
+        docs_url="/api/docs",
+        redoc_url=None,
+        responses=_ERROR_RESPONSES,
+    )
+    app.state.container_factory = container_factory
+    problems.install(app)
+    for router in (routes_auth.router, routes_rooms.router, routes_messages.router):
+        app.include_router(router, prefix="/api")
+
+    @app.get(
+        "/api/health",
+        response_model=HealthOut,
+        tags=["health"],
+        responses={503: {"model": HealthOut}},
+    )
+    def health() -> JSONResponse:
+        """PostgreSQL and Redis reachability; 503 when either is down."""
+        services = container_factory()
+        pg = rd = "ok"
+        try:
+            with services.db.connection() as conn:
+                conn.execute("SELECT 1")
+        except Exception:
+            pg = "down"
+        try:
+            services.cache.ping()
+        except CACHE_ERRORS:
+            rd = "down"
+        ok = pg == "ok" and rd == "ok"
+        body = HealthOut(status="ok" if ok else "degraded", postgres=pg, redis=rd)  # type: ignore[arg-type]
+        return JSONResponse(body.model_dump(), status_code=200 if ok else 503)
+
+    max_bytes = None
+
+    @app.middleware("http")
+    async def request_context(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        nonlocal max_bytes
+        aws_context = request.scope.get("aws.context")
+        request_id = getattr(aws_context, "aws_request_id", None) or str(uuid.uuid4())
+        token = request_id_var.set(request_id)
+        started = time.perf_counter()
+        try:
+            if max_bytes is None:
+                max_bytes = (await run_in_threadpool(container_factory)).settings.max_request_bytes
+            length = request.headers.get("content-length")
+            if length is not None and (not length.isdigit() or int(length) > max_bytes):
+                response: Response = problems.problem(
+                    413, f"the request body is larger than {max_bytes} bytes", "too-large"
+                )
+            else:
+                response = await call_next(request)
+            response.headers["X-Request-Id"] = request_id
+            logger.info(
+                "request",
+                extra={
+                    "method": request.method,
+                    "path": request.url.path,
+                    "status": response.status_code,
+                    "durationMs": round((time.perf_counter() - started) * 1000, 2),
+                },
+            )
+            return response
+        finally:
+            request_id_var.reset(token)
+
+    return app

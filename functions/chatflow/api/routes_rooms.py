@@ -1,0 +1,110 @@
+"""Rooms, members and direct rooms."""
+
+from __future__ import annotations
+
+from typing import Annotated
+from uuid import UUID
+
+from fastapi import APIRouter, Query, Response
+
+from chatflow.api.convert import member_out, room_out, user_out
+from chatflow.api.deps import CurrentUser, Services
+from chatflow.api.schemas import (
+    AddMemberIn,
+    ChangeRoleIn,
+    CreateRoomIn,
+    DirectRoomIn,
+    MemberOut,
+    PresenceOut,
+    RoomOut,
+    UpdateRoomIn,
+)
+
+router = APIRouter(tags=["rooms"])
+
+
+@router.post("/rooms", status_code=201, response_model=RoomOut)
+def create_room(body: CreateRoomIn, services: Services, user: CurrentUser) -> RoomOut:
+    return room_out(services.rooms.create(user, body.name, body.topic, body.visibility))
+
+
+@router.get("/rooms", response_model=list[RoomOut])
+def my_rooms(services: Services, user: CurrentUser) -> list[RoomOut]:
+    return [room_out(r) for r in services.rooms.list_mine(user)]
+
+
+@router.get("/rooms/public", response_model=list[RoomOut])
+def search_public_rooms(
+    services: Services,
+    user: CurrentUser,
+    q: Annotated[str, Query(max_length=80, description="name prefix, case-insensitive")] = "",
+) -> list[RoomOut]:
+    return [room_out(r) for r in services.rooms.search_public(user, q)]
+
+
+@router.get("/rooms/{room_id}", response_model=RoomOut)
+def get_room(room_id: UUID, services: Services, user: CurrentUser) -> RoomOut:
+    return room_out(services.rooms.get(user, room_id))
+
+
+@router.patch("/rooms/{room_id}", response_model=RoomOut)
+def update_room(
+    room_id: UUID, body: UpdateRoomIn, services: Services, user: CurrentUser
+) -> RoomOut:
+    return room_out(services.rooms.update(user, room_id, body.name, body.topic))
+
+
+@router.delete("/rooms/{room_id}", status_code=204, response_class=Response)
+def delete_room(room_id: UUID, services: Services, user: CurrentUser) -> Response:
+    services.rooms.delete(user, room_id)
+    return Response(status_code=204)
+
+
+@router.post("/rooms/{room_id}/join", response_model=RoomOut)
+def join_room(room_id: UUID, services: Services, user: CurrentUser) -> RoomOut:
+    return room_out(services.rooms.join(user, room_id))
+
+
+@router.post("/rooms/{room_id}/leave", status_code=204, response_class=Response)
+def leave_room(room_id: UUID, services: Services, user: CurrentUser) -> Response:
+    services.rooms.leave(user, room_id)
+    return Response(status_code=204)
+
+
+@router.get("/rooms/{room_id}/members", response_model=list[MemberOut])
+def list_members(room_id: UUID, services: Services, user: CurrentUser) -> list[MemberOut]:
+    return [member_out(m) for m in services.rooms.members(user, room_id)]
+
+
+@router.post("/rooms/{room_id}/members", status_code=201, response_model=MemberOut)
+def add_member(
+    room_id: UUID, body: AddMemberIn, services: Services, user: CurrentUser
+) -> MemberOut:
+    # Look the room up first so a non-member learns nothing about which usernames exist.
+    services.rooms.get(user, room_id)
+    target = services.accounts.find_by_username(body.username)
+    return member_out(services.rooms.add_member(user, room_id, target, body.role))
+
+
+@router.patch("/rooms/{room_id}/members/{user_id}", response_model=MemberOut)
+def change_role(
+    room_id: UUID, user_id: UUID, body: ChangeRoleIn, services: Services, user: CurrentUser
+) -> MemberOut:
+    return member_out(services.rooms.change_role(user, room_id, user_id, body.role))
+
+
+@router.delete("/rooms/{room_id}/members/{user_id}", status_code=204, response_class=Response)
+def remove_member(room_id: UUID, user_id: UUID, services: Services, user: CurrentUser) -> Response:
+    services.rooms.remove_member(user, room_id, user_id)
+    return Response(status_code=204)
+
+
+@router.get("/rooms/{room_id}/presence", response_model=PresenceOut)
+def room_presence(room_id: UUID, services: Services, user: CurrentUser) -> PresenceOut:
+    return PresenceOut(online=[user_out(u) for u in services.presence.online(user, room_id)])
+
+
+@router.post("/dms", response_model=RoomOut)
+def direct_room(body: DirectRoomIn, services: Services, user: CurrentUser) -> RoomOut:
+    other = services.accounts.find_by_username(body.username)
+    return room_out(services.rooms.direct_room(user, other))

@@ -1,0 +1,1 @@
+"""Redis/Valkey adapters: revocations, rate limits and presence (DESIGN.md §4)."""

@@ -1,0 +1,85 @@
+"""Wiring: builds the adapters and services once per process from the settings.
+
+Factories are cached functions (reset with ``get_container.cache_clear()`` in tests),
+so a warm Lambda container reuses its PostgreSQL connection and Redis client.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import lru_cache
+
+from chatflow.cache.client import Redis, open_redis
+from chatflow.cache.ratelimit import BucketPolicy, RateLimiter
+from chatflow.cache.revocations import RevocationStore
+from chatflow.db.connection import Database, open_database
+from chatflow.domain.accounts import AccountService
+from chatflow.domain.messages import MessageService
+from chatflow.domain.presence import PresenceService
+from chatflow.domain.rooms import RoomService
+from chatflow.publisher import NullPublisher, Publisher
+from chatflow.security.tokens import TokenService, secret_from_secrets_manager
+from chatflow.settings import Settings, get_settings
+
+
+@dataclass(frozen=True)
+class Container:
+    settings: Settings
+    db: Database
+    cache: Redis
+    accounts: AccountService
+    rooms: RoomService
+    messages: MessageService
+    presence: PresenceService
+    limiter: RateLimiter
+    auth_policy: BucketPolicy
+
+
+def jwt_secret_provider(settings: Settings) -> Callable[[], str]:
+    if settings.jwt_secret is not None:
+        value = settings.jwt_secret.get_secret_value()
+        return lambda: value
+    arn, endpoint, region = settings.jwt_secret_arn, settings.aws_endpoint_url, settings.aws_region
+    return lambda: secret_from_secrets_manager(arn, endpoint, region)
+
+
+def build_container(
+    settings: Settings,
+    publisher: Publisher | None = None,
+    db: Database | None = None,
+    cache: Redis | None = None,
+) -> Container:
+    database = db if db is not None else open_database(settings.database_url, settings.db_pool_max)
+    redis_client = cache if cache is not None else open_redis(settings.redis_url)
+    pub = publisher if publisher is not None else NullPublisher()
+    tokens = TokenService(
+        jwt_secret_provider(settings),
+        settings.jwt_issuer,
+        settings.jwt_audience,
+        settings.jwt_ttl_seconds,
+        settings.ws_ticket_ttl_seconds,
+    )
+    limiter = RateLimiter(redis_client)
+    send_policy = BucketPolicy("send", settings.rate_send_burst, settings.rate_send_per_second)
+    auth_policy = BucketPolicy(
+        "auth", settings.rate_auth_burst, settings.rate_auth_per_minute / 60.0
+    )
+    return Container(
+        settings=settings,
+        db=database,
+        cache=redis_client,
+        accounts=AccountService(
+            database, tokens, RevocationStore(redis_client), settings.bcrypt_rounds
+        ),
+        rooms=RoomService(database, pub),
+        messages=MessageService(database, pub, limiter, send_policy, settings.max_message_chars),
+        presence=PresenceService(database, redis_client),
+        limiter=limiter,
+        auth_policy=auth_policy,
+    )
+
+
+@lru_cache(maxsize=1)
+def get_container() -> Container:
+    return build_container(get_settings())

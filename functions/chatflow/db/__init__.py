@@ -1,0 +1,1 @@
+"""PostgreSQL access: connection management and schema migrations."""

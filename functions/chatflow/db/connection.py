@@ -1,0 +1,111 @@
+"""How the code gets a PostgreSQL connection, on Lambda and in a long-lived server.
+
+On Lambda a container serves one event at a time, so one connection per warm container
+is both enough and the cheapest (RDS Proxy multiplexes them). It is checked before use
+and replaced when broken, so a database restart costs one failed request at most.
+A long-lived server (the local stack's workers, benchmarks) uses a pool instead.
+Both hand out autocommit connections: a single statement is its own transaction, and
+code that needs more opens ``conn.transaction()`` explicitly.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
+from typing import Protocol
+
+import psycopg
+from psycopg.rows import TupleRow
+
+logger = logging.getLogger(__name__)
+
+Connection = psycopg.Connection[TupleRow]
+
+
+class Database(Protocol):
+    """What the domain needs from PostgreSQL: a connection for the span of one operation."""
+
+    def connection(self) -> AbstractContextManager[Connection]: ...
+
+    def close(self) -> None: ...
+
+
+class SingleConnectionDatabase:
+    """One lazily opened connection, reused while healthy and reopened when broken."""
+
+    def __init__(self, conninfo: str, connect_timeout: int = 5) -> None:
+        self._conninfo = conninfo
+        self._connect_timeout = connect_timeout
+        self._conn: Connection | None = None
+        self._lock = threading.Lock()
+
+    def _open(self) -> Connection:
+        return psycopg.connect(
+            self._conninfo,
+            autocommit=True,
+            connect_timeout=self._connect_timeout,
+            application_name="chatflow",
+            options="-c timezone=UTC",
+        )
+
+    @contextmanager
+    def connection(self) -> Iterator[Connection]:
+        with self._lock:
+            conn = self._conn
+            if conn is None or conn.closed or conn.broken:
+                if conn is not None:
+                    logger.warning("database connection was broken; reconnecting")
+                    conn.close()
+                conn = self._conn = self._open()
+            try:
+                yield conn
+            except psycopg.OperationalError:
+                # The server went away mid-statement: drop the connection so the next
+                # request reconnects instead of failing on a dead socket.
+                if conn.broken or conn.closed:
+                    self._conn = None
+                    conn.close()
+                raise
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+
+class PooledDatabase:
+    """A psycopg pool, for processes that serve requests concurrently."""
+
+    def __init__(self, conninfo: str, max_size: int) -> None:
+        from psycopg_pool import ConnectionPool
+
+        self._pool: ConnectionPool[Connection] = ConnectionPool(
+            conninfo,
+            min_size=1,
+            max_size=max_size,
+            kwargs={
+                "autocommit": True,
+                "application_name": "chatflow",
+                "options": "-c timezone=UTC",
+            },
+            check=ConnectionPool.check_connection,
+            open=True,
+        )
+
+    @contextmanager
+    def connection(self) -> Iterator[Connection]:
+        with self._pool.connection() as conn:
+            yield conn
+
+    def close(self) -> None:
+        self._pool.close()
+
+
+def open_database(conninfo: str, pool_max: int = 0) -> SingleConnectionDatabase | PooledDatabase:
+    """A single connection for Lambda (``pool_max == 0``), else a pool of that size."""
+    if pool_max > 0:
+        return PooledDatabase(conninfo, pool_max)
+    return SingleConnectionDatabase(conninfo)

@@ -1,0 +1,1 @@
+"""Business rules: accounts, rooms and members, messages. No transport code here."""

@@ -1,0 +1,139 @@
+"""Accounts: register, log in, change password, log out.
+
+Every login pays one bcrypt verification, whether or not the username exists, so
+response time does not reveal which usernames are taken.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+import psycopg
+
+from chatflow import validation
+from chatflow.cache.revocations import RevocationStore
+from chatflow.db.connection import Database
+from chatflow.errors import Conflict, InvalidInput, NotFound, Unauthenticated
+from chatflow.models import User
+from chatflow.security.passwords import hash_password, verify_or_waste
+from chatflow.security.tokens import IssuedToken, TokenClaims, TokenService
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    user: User
+    token: IssuedToken
+
+
+class AccountService:
+    def __init__(
+        self,
+        db: Database,
+        tokens: TokenService,
+        revocations: RevocationStore,
+        bcrypt_rounds: int,
+    ) -> None:
+        self._db = db
+        self._tokens = tokens
+        self._revocations = revocations
+        self._rounds = bcrypt_rounds
+
+    def register(self, username: str, password: str, display_name: str | None) -> Session:
+        name = validation.username(username)
+        validation.password(password)
+        shown = validation.single_line(
+            display_name if display_name is not None else name,
+            "displayName",
+            validation.DISPLAY_NAME_MAX,
+        )
+        user = User(id=uuid.uuid4(), username=name, display_name=shown)
+        password_hash = hash_password(password, self._rounds)
+        try:
+            with self._db.connection() as conn:
+                conn.execute(
+                    "INSERT INTO users (id, username, display_name, password_hash)"
+                    " VALUES (%s, %s, %s, %s)",
+                    (user.id, user.username, user.display_name, password_hash),
+                )
+        except psycopg.errors.UniqueViolation:
+            raise Conflict(f"the username '{name}' is taken") from None
+        return Session(user, self._tokens.issue_access(user.id, user.username))
+
+    def login(self, username: str, password: str) -> Session:
+        with self._db.connection() as conn:
+            row = conn.execute(
+                "SELECT id, username, display_name, password_hash FROM users"
+                " WHERE lower(username) = lower(%s)",
+                (username,),
+            ).fetchone()
+        stored = row[3] if row is not None else None
+        if not verify_or_waste(password, stored, self._rounds) or row is None:
+            raise Unauthenticated("wrong username or password")
+        user = User(id=row[0], username=row[1], display_name=row[2])
+        return Session(user, self._tokens.issue_access(user.id, user.username))
+
+    def authenticate(self, token: str) -> TokenClaims:
+        """Verify an access token and refuse it once revoked."""
+        claims = self._tokens.verify_access(token)
+        if self._revocations.is_revoked(claims.jti, str(claims.user_id), claims.issued_at):
+            raise Unauthenticated("the token has been revoked")
+        return claims
+
+    def me(self, user_id: uuid.UUID) -> User:
+        user = self.find(user_id)
+        if user is None:
+            raise Unauthenticated("the account no longer exists")
+        return user
+
+    def find(self, user_id: uuid.UUID) -> User | None:
+        with self._db.connection() as conn:
+            row = conn.execute(
+                "SELECT id, username, display_name FROM users WHERE id = %s", (user_id,)
+            ).fetchone()
+        return None if row is None else User(id=row[0], username=row[1], display_name=row[2])
+
+    def find_by_username(self, username: str) -> User:
+        with self._db.connection() as conn:
+            row = conn.execute(
+                "SELECT id, username, display_name FROM users WHERE lower(username) = lower(%s)",
+                (username,),
+            ).fetchone()
+        if row is None:
+            raise NotFound(f"no user named '{username}'")
+        return User(id=row[0], username=row[1], display_name=row[2])
+
+    def change_password(
+        self, claims: TokenClaims, current_password: str, new_password: str
+    ) -> Session:
+        """Replace the password, end every earlier session, and return a fresh one.
+
+        Tokens issued before the change stop working (checked with the revocation look-up
+        every request already makes), so a stolen token dies with the old password.
+        """
+        validation.password(new_password, "newPassword")
+        with self._db.connection() as conn:
+            row = conn.execute(
+                "SELECT password_hash FROM users WHERE id = %s", (claims.user_id,)
+            ).fetchone()
+            if not verify_or_waste(current_password, row[0] if row else None, self._rounds):
+                raise InvalidInput(
+                    "currentPassword: does not match",
+                    {"currentPassword": "does not match the current password"},
+                )
+            conn.execute(
+                "UPDATE users SET password_hash = %s WHERE id = %s",
+                (hash_password(new_password, self._rounds), claims.user_id),
+            )
+        user = self.me(claims.user_id)
+        fresh = self._tokens.issue_access(user.id, user.username)
+        self._revocations.revoke_user_tokens_before(
+            str(user.id), fresh.claims.issued_at, self._tokens.access_ttl
+        )
+        return Session(user, fresh)
+
+    def logout(self, claims: TokenClaims) -> None:
+        self._revocations.revoke(claims.jti, claims.expires_at)
+
+    def issue_ticket(self, claims: TokenClaims) -> IssuedToken:
+        return self._tokens.issue_ticket(claims)

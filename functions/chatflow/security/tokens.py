@@ -1,0 +1,138 @@
+"""HS256 JWTs: access tokens for the API and short-lived tickets for the WebSocket URL.
+
+Access tokens and tickets carry different audiences, so a ticket (which travels in a
+URL and may end up in logs of proxies) can never be used as an API token, and an
+access token is refused where a ticket is expected only if the caller asks for one.
+Issuer, audience, expiry and the algorithm are all checked; ``alg=none`` and every
+algorithm other than HS256 are rejected by PyJWT's explicit ``algorithms`` list.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import lru_cache
+
+import jwt
+
+from chatflow.errors import Unauthenticated
+
+ALGORITHM = "HS256"
+TICKET_AUDIENCE_SUFFIX = "-ws-ticket"
+
+
+@dataclass(frozen=True, slots=True)
+class TokenClaims:
+    """What a verified token says: whose it is, its id for revocation, and its expiry."""
+
+    user_id: uuid.UUID
+    username: str
+    jti: str
+    issued_at: int
+    expires_at: int
+    kind: str  # "access" or "ticket"
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedToken:
+    token: str
+    expires_in: int
+    claims: TokenClaims
+
+
+class TokenService:
+    """Issues and verifies tokens with one secret, issuer and audience."""
+
+    def __init__(
+        self,
+        secret: Callable[[], str],
+        issuer: str,
+        audience: str,
+        ttl_seconds: int,
+        ticket_ttl_seconds: int,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._secret = secret
+        self._issuer = issuer
+        self._audience = audience
+        self._ttl = ttl_seconds
+        self._ticket_ttl = min(ticket_ttl_seconds, 60)
+        self._clock = clock
+
+    @property
+    def access_ttl(self) -> int:
+        return self._ttl
+
+    def issue_access(self, user_id: uuid.UUID, username: str) -> IssuedToken:
+        return self._issue(user_id, username, self._audience, self._ttl, "access")
+
+    def issue_ticket(self, access: TokenClaims) -> IssuedToken:
+        """A ticket of at most 60 s that never outlives the token it was issued from."""
+        now = int(self._clock())
+        ttl = max(1, min(self._ticket_ttl, access.expires_at - now))
+        return self._issue(
+            access.user_id, access.username, self._audience + TICKET_AUDIENCE_SUFFIX, ttl, "ticket"
+        )
+
+    def verify_access(self, token: str) -> TokenClaims:
+        return self._verify(token, self._audience, "access")
+
+    def verify_ticket(self, token: str) -> TokenClaims:
+        return self._verify(token, self._audience + TICKET_AUDIENCE_SUFFIX, "ticket")
+
+    def _issue(
+        self, user_id: uuid.UUID, username: str, audience: str, ttl: int, kind: str
+    ) -> IssuedToken:
+        now = int(self._clock())
+        claims = TokenClaims(user_id, username, uuid.uuid4().hex, now, now + ttl, kind)
+        payload = {
+            "sub": str(user_id),
+            "name": username,
+            "jti": claims.jti,
+            "iat": now,
+            "exp": claims.expires_at,
+            "iss": self._issuer,
+            "aud": audience,
+        }
+        token = jwt.encode(payload, self._secret(), algorithm=ALGORITHM)
+        return IssuedToken(token, ttl, claims)
+
+    def _verify(self, token: str, audience: str, kind: str) -> TokenClaims:
+        try:
+            payload = jwt.decode(
+                token,
+                self._secret(),
+                algorithms=[ALGORITHM],
+                audience=audience,
+                issuer=self._issuer,
+                options={"require": ["sub", "jti", "iat", "exp", "iss", "aud"]},
+                leeway=0,
+            )
+            user_id = uuid.UUID(str(payload["sub"]))
+            name = payload.get("name")
+            if not isinstance(name, str) or not isinstance(payload["jti"], str):
+                raise jwt.InvalidTokenError("malformed claims")
+            return TokenClaims(
+                user_id, name, payload["jti"], int(payload["iat"]), int(payload["exp"]), kind
+            )
+        except jwt.ExpiredSignatureError:
+            raise Unauthenticated("the token has expired") from None
+        except (jwt.InvalidTokenError, ValueError, TypeError):
+            raise Unauthenticated("the token is invalid") from None
+
+
+@lru_cache(maxsize=4)
+def secret_from_secrets_manager(arn: str, endpoint_url: str = "", region: str = "") -> str:
+    """Fetch the JWT secret once per container; boto3 is imported only on this path."""
+    import boto3
+
+    client = boto3.client(
+        "secretsmanager", endpoint_url=endpoint_url or None, region_name=region or None
+    )
+    response = client.get_secret_value(SecretId=arn)
+    secret = response.get("SecretString")
+    if not secret or len(secret) < 32:
+        raise RuntimeError(f"the secret {arn} is empty or shorter than 32 characters")
+    return str(secret)
