@@ -47,7 +47,7 @@ class _Service:
 
     name = "service"
 
-    def __init__(self, data_dir: Path, port: int | None) -> None:
+    def __init__(self, data_dir: Path, port: int | None = None) -> None:
         self.data_dir = data_dir
         self.port = port or free_port()
         self.process: subprocess.Popen[bytes] | None = None

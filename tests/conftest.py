@@ -22,6 +22,8 @@ from hypothesis import HealthCheck, settings
 from chatflow.db.migrate import apply_migrations
 from local.services import EmbeddedPostgres, EmbeddedValkey
 
+pytest_plugins = ["tests.integration.ws_fixtures", "tests.integration.ws_world"]
+
 settings.register_profile("default", deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.register_profile(
     "campaign", deadline=None, max_examples=100_000, suppress_health_check=list(HealthCheck)

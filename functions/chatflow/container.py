@@ -50,7 +50,15 @@ def build_container(
     db: Database | None = None,
     cache: Redis | None = None,
 ) -> Container:
-    database = db if db is not None else open_database(settings.database_url, settings.db_pool_max)
+    database = (
+        db
+        if db is not None
+        else open_database(
+            settings.database_url,
+            settings.db_pool_max,
+            settings.aws_region if settings.database_iam_auth else None,
+        )
+    )
     redis_client = cache if cache is not None else open_redis(settings.redis_url)
     pub = publisher if publisher is not None else NullPublisher()
     tokens = TokenService(

@@ -25,6 +25,7 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(case_sensitive=False, extra="ignore", frozen=True)
 
     database_url: str = Field(min_length=1)
+    database_iam_auth: bool = False
     redis_url: str = Field(min_length=1)
     connections_table: str = ""
     ws_management_endpoint: str = ""
@@ -49,6 +50,7 @@ class Settings(BaseSettings):
     rate_send_burst: PositiveInt = 30
     rate_send_per_second: PositiveInt = 10
     max_request_bytes: PositiveInt = 65536
+    replay_max: Annotated[int, Field(ge=1, le=1000)] = 100
 
     @model_validator(mode="after")
     def _one_secret_source(self) -> Settings:

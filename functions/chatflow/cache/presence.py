@@ -3,8 +3,8 @@
 Members are ``userId:connectionId`` and scores the connection's expiry in epoch
 milliseconds. A user is online in a room while any of their connections has a score in
 the future. The hash tag ``{roomId}`` keeps a room's keys in one cluster slot. This
-module reads the layout; the writer (connect, heart-beat refresh, disconnect, sweep)
-lives with the WebSocket handlers and writes exactly this shape.
+module reads the layout; chatflow.cache.presence_writer (heart-beats, join, leave,
+sweep) writes exactly this shape.
 """
 
 from __future__ import annotations

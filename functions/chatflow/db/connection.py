@@ -14,7 +14,7 @@ import logging
 import threading
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
-from typing import Protocol
+from typing import Any, Protocol
 
 import psycopg
 from psycopg.rows import TupleRow
@@ -32,18 +32,43 @@ class Database(Protocol):
     def close(self) -> None: ...
 
 
+def iam_auth_password(conninfo: str, region: str) -> str:
+    """A 15-minute RDS IAM token for the URL's host, port and user (RDS Proxy IAM auth).
+
+    boto3 is imported here, on the one path that needs it, to keep cold starts small.
+    """
+    import boto3
+
+    params = psycopg.conninfo.conninfo_to_dict(conninfo)
+    client = boto3.client("rds", region_name=region or None)
+    return str(
+        client.generate_db_auth_token(
+            DBHostname=str(params["host"]),
+            Port=int(str(params.get("port") or 5432)),
+            DBUsername=str(params["user"]),
+        )
+    )
+
+
 class SingleConnectionDatabase:
     """One lazily opened connection, reused while healthy and reopened when broken."""
 
-    def __init__(self, conninfo: str, connect_timeout: int = 5) -> None:
+    def __init__(
+        self, conninfo: str, connect_timeout: int = 5, iam_region: str | None = None
+    ) -> None:
         self._conninfo = conninfo
         self._connect_timeout = connect_timeout
+        self._iam_region = iam_region
         self._conn: Connection | None = None
         self._lock = threading.Lock()
 
     def _open(self) -> Connection:
+        extra: dict[str, Any] = {}
+        if self._iam_region is not None:
+            extra["password"] = iam_auth_password(self._conninfo, self._iam_region)
         return psycopg.connect(
             self._conninfo,
+            **extra,
             autocommit=True,
             connect_timeout=self._connect_timeout,
             application_name="chatflow",
@@ -104,8 +129,14 @@ class PooledDatabase:
         self._pool.close()
 
 
-def open_database(conninfo: str, pool_max: int = 0) -> SingleConnectionDatabase | PooledDatabase:
-    """A single connection for Lambda (``pool_max == 0``), else a pool of that size."""
+def open_database(
+    conninfo: str, pool_max: int = 0, iam_region: str | None = None
+) -> SingleConnectionDatabase | PooledDatabase:
+    """A single connection for Lambda (``pool_max == 0``), else a pool of that size.
+
+    ``iam_region`` turns on RDS IAM authentication (a fresh token for each new
+    connection), which is how the functions reach RDS Proxy on AWS.
+    """
     if pool_max > 0:
         return PooledDatabase(conninfo, pool_max)
-    return SingleConnectionDatabase(conninfo)
+    return SingleConnectionDatabase(conninfo, iam_region=iam_region)

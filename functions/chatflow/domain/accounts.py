@@ -61,12 +61,16 @@ class AccountService:
         return Session(user, self._tokens.issue_access(user.id, user.username))
 
     def login(self, username: str, password: str) -> Session:
-        with self._db.connection() as conn:
-            row = conn.execute(
-                "SELECT id, username, display_name, password_hash FROM users"
-                " WHERE lower(username) = lower(%s)",
-                (username,),
-            ).fetchone()
+        row = None
+        # A name that breaks the username rule cannot exist (and may hold a NUL, which
+        # PostgreSQL refuses): skip the look-up but still pay the bcrypt verification.
+        if validation.USERNAME_RE.fullmatch(username):
+            with self._db.connection() as conn:
+                row = conn.execute(
+                    "SELECT id, username, display_name, password_hash FROM users"
+                    " WHERE lower(username) = lower(%s)",
+                    (username,),
+                ).fetchone()
         stored = row[3] if row is not None else None
         if not verify_or_waste(password, stored, self._rounds) or row is None:
             raise Unauthenticated("wrong username or password")
@@ -77,6 +81,17 @@ class AccountService:
         """Verify an access token and refuse it once revoked."""
         claims = self._tokens.verify_access(token)
         if self._revocations.is_revoked(claims.jti, str(claims.user_id), claims.issued_at):
+            raise Unauthenticated("the token has been revoked")
+        return claims
+
+    def verify_ticket_once(self, ticket: str) -> TokenClaims:
+        """A WebSocket ticket: valid, not used before, and its access token not revoked."""
+        claims = self._tokens.verify_ticket(ticket)
+        if not self._revocations.use_ticket_once(claims.jti, claims.expires_at):
+            raise Unauthenticated("the ticket was already used")
+        if self._revocations.is_revoked(
+            claims.session_jti, str(claims.user_id), claims.issued_at
+        ):
             raise Unauthenticated("the token has been revoked")
         return claims
 
@@ -94,6 +109,9 @@ class AccountService:
         return None if row is None else User(id=row[0], username=row[1], display_name=row[2])
 
     def find_by_username(self, username: str) -> User:
+        if not validation.USERNAME_RE.fullmatch(username):
+            # Nobody can hold such a name; asking PostgreSQL could fail on a NUL character.
+            raise NotFound(f"no user named '{username}'")
         with self._db.connection() as conn:
             row = conn.execute(
                 "SELECT id, username, display_name FROM users WHERE lower(username) = lower(%s)",

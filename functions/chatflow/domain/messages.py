@@ -50,11 +50,19 @@ class MessageService:
         self._max_chars = max_chars
 
     def post(
-        self, user: User, room_id: uuid.UUID, body: str, client_msg_id: str | None
+        self,
+        user: User,
+        room_id: uuid.UUID,
+        body: str,
+        client_msg_id: str | None,
+        rate_checked: bool = False,
     ) -> PostResult:
+        """Store one message. ``rate_checked``: the caller already took the send token
+        (the STOMP path does it in the same Redis round trip as its other per-frame checks).
+        """
         text = validation.message_body(body, self._max_chars)
         cmid = validation.client_msg_id(client_msg_id)
-        if self._limiter is not None:
+        if self._limiter is not None and not rate_checked:
             self._limiter.check(self._send_policy, str(user.id))
         with self._db.connection() as conn:
             row: Any = conn.execute(

@@ -77,6 +77,11 @@ class RoomService:
             ).fetchall()
         return [room_from(row) for row in rows]
 
+    def require_member(self, user_id: uuid.UUID, room_id: uuid.UUID) -> Role:
+        """One query: the caller's role, or NotFound/Forbidden as REST would answer."""
+        with self._db.connection() as conn:
+            return require_member(room_access(conn, room_id, user_id))
+
     def members(self, user: User, room_id: uuid.UUID) -> list[Member]:
         with self._db.connection() as conn:
             require_member(room_access(conn, room_id, user.id))
@@ -153,6 +158,12 @@ class RoomService:
                     if inserted:
                         event = append_system_message(
                             conn, room_id, MessageKind.MEMBER_JOINED, user, "joined"
+                        )
+                        # The joiner has seen their own join: it must not count as unread.
+                        conn.execute(
+                            "UPDATE room_members SET last_read_seq = %s"
+                            " WHERE room_id = %s AND user_id = %s",
+                            (event.seq, room_id, user.id),
                         )
             room = self._load(conn, room_id, user.id)
         if event is not None:

@@ -7,6 +7,7 @@ there is no stored hash, so both paths pay one bcrypt verification.
 
 from __future__ import annotations
 
+import contextlib
 from functools import lru_cache
 
 import bcrypt
@@ -27,7 +28,9 @@ def _dummy_hash(rounds: int) -> bytes:
 def verify_or_waste(password: str, stored_hash: str | None, rounds: int) -> bool:
     """True when ``password`` matches; with no stored hash, spend the same time and say no."""
     if stored_hash is None:
-        bcrypt.checkpw(password.encode(), _dummy_hash(rounds))
+        # Over 72 bytes bcrypt raises: refused exactly as for a stored hash below.
+        with contextlib.suppress(ValueError):
+            bcrypt.checkpw(password.encode(), _dummy_hash(rounds))
         return False
     try:
         return bcrypt.checkpw(password.encode(), stored_hash.encode())

