@@ -90,4 +90,12 @@ def build_container(
 
 @lru_cache(maxsize=1)
 def get_container() -> Container:
-    return build_container(get_settings())
+    """The process's container. With a WebSocket API configured, stored messages and
+    membership changes are published to live subscribers (the WebSocket runtime's
+    publisher); without one (a REST-only deployment) nothing is published."""
+    settings = get_settings()
+    if settings.connections_table and settings.ws_management_endpoint:
+        from chatflow.ws.runtime import get_runtime
+
+        return get_runtime().container
+    return build_container(settings)

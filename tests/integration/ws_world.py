@@ -77,12 +77,19 @@ def bodies(frames: list[Frame], kind: str | None = None) -> list[dict[str, Any]]
 
 
 @pytest.fixture
+def ws_env_overrides() -> dict[str, str]:
+    """Environment changes for one module's world (override this fixture)."""
+    return {}
+
+
+@pytest.fixture
 def world(
     settings: Any,
     conn_table: ConnectionTable,
     moto_endpoint: str,
     connections_endpoint: ConnectionsEndpoint,
     monkeypatch: pytest.MonkeyPatch,
+    ws_env_overrides: dict[str, str],
 ) -> Iterator[World]:
     env = {
         "DATABASE_URL": settings.database_url,
@@ -97,6 +104,7 @@ def world(
         "RATE_SEND_BURST": "1000",
         "RATE_SEND_PER_SECOND": "1000",
         "LOG_LEVEL": "WARNING",
+        **ws_env_overrides,
     }
     with ws_functions(env, monkeypatch) as modules:
         runtime = get_runtime()

@@ -42,6 +42,13 @@ _PSYCOPG = frozenset({"psycopg", "psycopg_binary", "cython_runtime", "_cython_"}
 _JWT = frozenset({"jwt", "cryptography", "_cffi_backend", "_openssl"})
 # FastAPI and what it imports itself, opentelemetry-api included.
 _FASTAPI = frozenset({"fastapi", "starlette", "anyio", "annotated_doc", "opentelemetry", "mangum"})
+# redis-py imports opentelemetry-api for its own instrumentation hooks.
+_REDIS = frozenset({"redis", "opentelemetry"})
+# The WebSocket path talks to DynamoDB and @connections on nearly every event: botocore's
+# exceptions load at init; boto3 itself and its clients are built on first use.
+_AWS = frozenset({"botocore", "boto3", "s3transfer", "jmespath", "dateutil", "urllib3", "six"})
+_WS = _SETTINGS | _PSYCOPG | _JWT | _REDIS | _AWS | {"bcrypt"}
+_WS_FORBIDDEN = (NEVER - _AWS) | (_FASTAPI - {"opentelemetry"}) | {"pydantic_extra_types"}
 
 
 @dataclass(frozen=True)
@@ -55,6 +62,17 @@ BUDGETS: dict[str, Budget] = {
         allowed=_SETTINGS | _PSYCOPG | _JWT | _FASTAPI | {"redis", "bcrypt"},
         forbidden=NEVER,
     ),
+    **{
+        f"handlers.{name}": Budget(allowed=_WS, forbidden=_WS_FORBIDDEN)
+        for name in (
+            "ws_authorizer",
+            "ws_connect",
+            "ws_frame",
+            "ws_disconnect",
+            "presence_sweeper",
+            "fanout_worker",
+        )
+    },
     "handlers.migrate": Budget(
         allowed=_SETTINGS | _PSYCOPG,
         forbidden=NEVER | _FASTAPI | {"redis", "bcrypt", "jwt"},
@@ -117,6 +135,7 @@ def test_the_probe_sees_what_a_handler_loads() -> None:
     """Guards the two tests above against an empty answer that would pass them."""
     assert {"fastapi", "mangum", "psycopg"} <= packages_loaded_by("handlers.api")
     assert "psycopg" in packages_loaded_by("handlers.migrate")
+    assert {"redis", "botocore", "psycopg"} <= packages_loaded_by("handlers.ws_frame")
 
 
 def test_budgets_are_consistent() -> None:
