@@ -11,7 +11,7 @@ STAMP := $(VENV)/.installed-dev
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade "pip>=25.1"
-	$(BIN)/python -m pip install -q -e . --group dev
+	$(BIN)/python -m pip install -q -e . --group dev --group infra
 	@touch $@
 
 lint: $(STAMP)
@@ -27,6 +27,24 @@ test: $(STAMP)
 
 unit: $(STAMP)
 	$(BIN)/pytest tests/unit
+
+web/dist/index.html: $(shell find web/src web/index.html web/package.json -type f 2>/dev/null)
+	cd web && npm ci --no-audit --no-fund --silent && npm run build
+
+up: $(STAMP) web/dist/index.html
+	$(BIN)/chatflow local up
+
+down: $(STAMP)
+	$(BIN)/chatflow local down
+
+reset: $(STAMP)
+	$(BIN)/chatflow local reset
+
+seed: $(STAMP)
+	$(BIN)/chatflow local seed
+
+status: $(STAMP)
+	$(BIN)/chatflow local status
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache

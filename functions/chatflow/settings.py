@@ -29,6 +29,7 @@ class Settings(BaseSettings):
     redis_url: str = Field(min_length=1)
     connections_table: str = ""
     ws_management_endpoint: str = ""
+    ws_connections_client: Literal["lean", "botocore"] = "lean"
     aws_endpoint_url: str = ""
     aws_region: str = Field(default="us-east-1", validation_alias="AWS_REGION")
     jwt_secret: SecretStr | None = None
@@ -50,6 +51,7 @@ class Settings(BaseSettings):
     rate_send_burst: PositiveInt = 30
     rate_send_per_second: PositiveInt = 10
     max_request_bytes: PositiveInt = 65536
+    cors_allow_origins: str = ""  # comma-separated origins allowed to call the REST API
     replay_max: Annotated[int, Field(ge=1, le=1000)] = 100
 
     @model_validator(mode="after")

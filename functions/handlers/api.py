@@ -21,7 +21,7 @@ from chatflow.settings import get_settings
 TEXT_MIME_TYPES = ["text/", "application/json", PROBLEM_MEDIA_TYPE]
 
 configure_logging(get_settings().log_level)
-app = create_app()
+app = create_app(cors_allow_origins=get_settings().cors_allow_origins)
 _mangum = Mangum(app, lifespan="off", api_gateway_base_path="/", text_mime_types=TEXT_MIME_TYPES)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import jwt
+import pytest
 from fastapi.testclient import TestClient
 
 from tests.helpers.api import ApiClient
@@ -112,3 +113,24 @@ def test_ws_ticket_is_short_and_not_an_access_token(api: ApiClient) -> None:
     assert 0 < body["expiresIn"] <= 60
     as_bearer = api.http.get("/api/users/me", headers={"Authorization": f"Bearer {body['ticket']}"})
     assert as_bearer.status_code == 401
+
+
+def test_unknown_users_cost_one_bcrypt_check_like_known_ones(
+    api: ApiClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import bcrypt
+
+    api.user("frank", password="frank-password")
+    calls: list[int] = []
+    real = bcrypt.checkpw
+
+    def counting(password: bytes, hashed: bytes) -> bool:
+        calls.append(1)
+        return real(password, hashed)
+
+    monkeypatch.setattr(bcrypt, "checkpw", counting)
+    api.http.post("/api/auth/login", json={"username": "frank", "password": "wrong-password"})
+    known = len(calls)
+    api.http.post("/api/auth/login", json={"username": "nobody", "password": "wrong-password"})
+    assert known == 1
+    assert len(calls) - known == 1

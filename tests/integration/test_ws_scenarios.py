@@ -288,3 +288,40 @@ def test_malformed_frames_get_error_and_close(world: World) -> None:
         frames = client.receive()
         assert _commands(frames) == ["ERROR"], raw
         assert client.closed
+
+
+def test_stomp_command_version_negotiation_and_ack(world: World) -> None:
+    user = world.api.user()
+    client = world.gateway.connect(ticket=world.ticket(user))
+    assert client is not None
+    client.send("STOMP", {"accept-version": "1.0,1.1", "host": "chatflow"})
+    [connected] = client.receive()
+    assert connected.command == "CONNECTED" and connected.header("version") == "1.1"
+    client.send("ACK", {"id": "x", "receipt": "a"})
+    client.send("NACK", {"id": "y", "receipt": "n"})
+    assert [(f.command, f.header("receipt-id")) for f in client.receive()] == [
+        ("RECEIPT", "a"),
+        ("RECEIPT", "n"),
+    ]
+    old = world.gateway.connect(ticket=world.ticket(user))
+    assert old is not None
+    old.send("CONNECT", {"accept-version": "2.0"})
+    [refused] = old.receive()
+    assert refused.command == "ERROR" and "unsupported" in (refused.header("message") or "")
+
+
+def test_deleted_room_ends_every_subscription_on_every_device(world: World) -> None:
+    owner, member = world.api.user(), world.api.user()
+    room = world.api.room(owner)
+    world.api.call("POST", f"/api/rooms/{room}/join", member)
+    phone, laptop = world.open(member), world.open(member)
+    for device in (phone, laptop):
+        device.send("SUBSCRIBE", {"id": "n", "destination": "/user/queue/notifications"})
+        world.subscribe(device, room)
+        device.receive()
+    assert world.api.call("DELETE", f"/api/rooms/{room}", owner).status_code == 204
+    for device in (phone, laptop):
+        assert {"type": "room_deleted", "roomId": room} in bodies(device.receive())
+        subs = world.runtime.table.connection_subscriptions(device.connection_id)
+        assert [s.destination for s in subs] == ["/user/queue/notifications"]
+    assert list(world.runtime.table.room_subscriptions(room, 100)) in ([], [[]])

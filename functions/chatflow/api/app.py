@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 
 from fastapi import FastAPI, Request, Response
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
@@ -25,7 +26,10 @@ _ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
 }
 
 
-def create_app(container_factory: Callable[[], Container] = get_container) -> FastAPI:
+def create_app(
+    container_factory: Callable[[], Container] = get_container,
+    cors_allow_origins: str | None = None,
+) -> FastAPI:
     app = FastAPI(
         title="ChatFlow",
         version="0.1.0",
@@ -38,6 +42,18 @@ def create_app(container_factory: Callable[[], Container] = get_container) -> Fa
     )
     app.state.container_factory = container_factory
     problems.install(app)
+    origins = [o.strip() for o in (cors_allow_origins or "").split(",") if o.strip()]
+    if origins:
+        # The web client on CloudFront is another origin than the REST API; tokens travel in
+        # the Authorization header, never in cookies, so credentials stay off.
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=origins,
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+            allow_headers=["Authorization", "Content-Type"],
+            expose_headers=["Retry-After", "X-Request-Id"],
+            max_age=600,
+        )
     for router in (routes_auth.router, routes_rooms.router, routes_messages.router):
         app.include_router(router, prefix="/api")
 

@@ -1,0 +1,1 @@
+"""ChatFlow's AWS deployment: a CDK v2 app -> stacks -> one construct per capability."""

@@ -1,0 +1,1 @@
+"""One construct per capability; ``infra_cdk.stack`` wires them together."""

@@ -1,0 +1,1 @@
+"""How the Lambda dependency layer is built (see ``layers.build``)."""
