@@ -5,8 +5,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-dev
+WEB_STAMP := web/node_modules/.package-lock.json
 
-.PHONY: test lint typecheck unit up down reset seed status clean
+.PHONY: test lint typecheck unit web up down reset seed status clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -14,24 +15,29 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q -e . --group dev --group infra
 	@touch $@
 
+$(WEB_STAMP): web/package-lock.json
+	cd web && npm ci --no-audit --no-fund
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-test: $(STAMP)
+test: $(STAMP) $(WEB_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+	bash web/scripts/ensure-chromium.sh
+	cd web && npm run build && npm run test:unit
 	$(BIN)/pytest
 
 unit: $(STAMP)
 	$(BIN)/pytest tests/unit
 
-web/dist/index.html: $(shell find web/src web/index.html web/package.json -type f 2>/dev/null)
-	cd web && npm ci --no-audit --no-fund --silent && npm run build
+web: $(WEB_STAMP)
+	cd web && npm run build
 
-up: $(STAMP) web/dist/index.html
+up: $(STAMP) web
 	$(BIN)/chatflow local up
 
 down: $(STAMP)

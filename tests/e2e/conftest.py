@@ -66,6 +66,11 @@ class RunningStack:
             "--idle-timeout", str(IDLE_TIMEOUT),
             "--layer-dir", str(ROOT / ".chatflow" / "layer"),
             "--faults",
+            # Clients are asked for heart-beats well inside the idle timeout, and the many
+            # sign-ups of one test session (all from 127.0.0.1) stay under the auth limit;
+            # the limits themselves are tested at integration level.
+            "--env", f"HEARTBEAT_MS={IDLE_TIMEOUT * 1000 // 3}",
+            "--env", "RATE_AUTH_BURST=500",
         ]  # fmt: skip
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(  # noqa: S603

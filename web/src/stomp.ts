@@ -1,0 +1,310 @@
+/**
+ * The one STOMP connection of a signed-in page: @stomp/stompjs over a native WebSocket.
+ *
+ * Each attempt fetches a fresh single-use ticket and builds a new stompjs Client, so the
+ * reconnect loop (backoff, "reconnect now", going back online) lives here and can tell the page
+ * exactly what it is doing. After every (re)connect each watched room is subscribed again with
+ * `x-since-seq`: the server replays what was missed and the timeline de-duplicates by seq.
+ */
+
+import { Client, type IMessage, type StompSubscription } from '@stomp/stompjs';
+import { ApiError } from './api';
+import type { Notification, QueueError, RoomEvent } from './types';
+
+export type ConnectionState =
+  | { status: 'connecting'; attempt: number }
+  | { status: 'connected' }
+  | { status: 'waiting'; retryAt: number; reason: string }
+  | { status: 'stopped' };
+
+export interface RoomListener {
+  /** Resubscribe from here; null subscribes without a replay. */
+  sinceSeq(): number | null;
+  onEvent(event: RoomEvent, replayed: boolean): void;
+  /** The server refused the subscription (not a member any more, room gone). */
+  onDenied(message: string): void;
+}
+
+export interface ConnectionOptions {
+  wsUrl: string;
+  fetchTicket(): Promise<string>;
+  onState(state: ConnectionState): void;
+  onNotification(note: Notification): void;
+  /** The access token no longer works: the person has to sign in again. */
+  onSessionEnded(): void;
+  /** A refused request that belongs to no pending send, in words. */
+  onProblem(message: string): void;
+}
+
+export class SendFailed extends Error {
+  constructor(
+    message: string,
+    /** True when the connection, not the server, failed: resending on reconnect is safe. */
+    readonly connectionLost: boolean,
+  ) {
+    super(message);
+    this.name = 'SendFailed';
+  }
+}
+
+export interface Stored {
+  seq: number;
+  duplicate: boolean;
+}
+
+interface Waiting {
+  resolve(value: Stored): void;
+  reject(error: SendFailed): void;
+  timer: ReturnType<typeof setTimeout>;
+}
+
+const RECEIPT_TIMEOUT_MS = 15_000;
+const MAX_BACKOFF_MS = 30_000;
+const ERRORS = '/user/queue/errors';
+const NOTIFICATIONS = '/user/queue/notifications';
+
+export class Connection {
+  private client: Client | null = null;
+  private live = false;
+  private stopped = true;
+  private attempt = 0;
+  private retryTimer: ReturnType<typeof setTimeout> | null = null;
+  private lastError = '';
+  private receipts = 0;
+  private readonly rooms = new Map<string, RoomListener>();
+  private readonly subs = new Map<string, StompSubscription>();
+  private readonly waiting = new Map<string, Waiting>();
+  private readonly onOnline = (): void => this.reconnectNow();
+
+  constructor(private readonly opts: ConnectionOptions) {}
+
+  get connected(): boolean {
+    return this.live;
+  }
+
+  start(): void {
+    if (!this.stopped) return;
+    this.stopped = false;
+    window.addEventListener('online', this.onOnline);
+    void this.open();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    window.removeEventListener('online', this.onOnline);
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retryTimer = null;
+    const client = this.client;
+    this.client = null;
+    this.dropped('You signed out.');
+    if (client) void client.deactivate();
+    this.opts.onState({ status: 'stopped' });
+  }
+
+  /** Skip the backoff wait (the person asked, or the browser came back online). */
+  reconnectNow(): void {
+    if (this.stopped || this.client) return;
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retryTimer = null;
+    void this.open();
+  }
+
+  watchRoom(roomId: string, listener: RoomListener): void {
+    this.rooms.set(roomId, listener);
+    if (this.live && !this.subs.has(roomId)) this.subscribeRoom(roomId, listener);
+  }
+
+  unwatchRoom(roomId: string): void {
+    this.rooms.delete(roomId);
+    const sub = this.subs.get(roomId);
+    this.subs.delete(roomId);
+    if (sub && this.live) sub.unsubscribe();
+  }
+
+  watching(roomId: string): boolean {
+    return this.rooms.has(roomId);
+  }
+
+  /** Resolves with the stored seq once the RECEIPT arrives (the message is in PostgreSQL). */
+  send(roomId: string, body: string, clientMsgId: string): Promise<Stored> {
+    const client = this.client;
+    if (!client || !this.live) {
+      return Promise.reject(new SendFailed('Not sent: there is no connection right now.', true));
+    }
+    this.receipts += 1;
+    const receiptId = `m-${this.receipts}`;
+    return new Promise<Stored>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.waiting.delete(receiptId);
+        reject(new SendFailed('Not confirmed by the server in time.', false));
+      }, RECEIPT_TIMEOUT_MS);
+      this.waiting.set(receiptId, { resolve, reject, timer });
+      client.watchForReceipt(receiptId, (frame) => {
+        const w = this.waiting.get(receiptId);
+        if (!w) return;
+        this.waiting.delete(receiptId);
+        clearTimeout(w.timer);
+        const seq = Number(frame.headers['x-seq']);
+        if (!Number.isInteger(seq)) {
+          w.reject(new SendFailed('The server did not say where it stored the message.', false));
+          return;
+        }
+        w.resolve({ seq, duplicate: frame.headers['x-duplicate'] === 'true' });
+      });
+      client.publish({
+        destination: `/app/rooms/${roomId}`,
+        headers: { receipt: receiptId, 'content-type': 'application/json' },
+        body: JSON.stringify({ body, clientMsgId }),
+      });
+    });
+  }
+
+  typing(roomId: string): void {
+    if (this.client && this.live && this.subs.has(roomId)) {
+      this.client.publish({ destination: `/app/rooms/${roomId}/typing`, body: '' });
+    }
+  }
+
+  // -- the connection loop ----------------------------------------------------------------
+
+  private async open(): Promise<void> {
+    this.attempt += 1;
+    this.opts.onState({ status: 'connecting', attempt: this.attempt });
+    let ticket: string;
+    try {
+      ticket = await this.opts.fetchTicket();
+    } catch (err) {
+      if (this.stopped) return;
+      if (err instanceof ApiError && err.status === 401) {
+        this.stop();
+        this.opts.onSessionEnded();
+        return;
+      }
+      this.scheduleRetry(err instanceof Error ? err.message : 'The server could not be reached.');
+      return;
+    }
+    if (this.stopped) return;
+    const url = new URL(this.opts.wsUrl);
+    url.searchParams.set('ticket', ticket);
+    const client = new Client({
+      brokerURL: url.toString(),
+      reconnectDelay: 0,
+      heartbeatIncoming: 0,
+      heartbeatOutgoing: 10_000,
+      connectionTimeout: 10_000,
+      debug: () => undefined,
+    });
+    this.client = client;
+    this.lastError = '';
+    client.onConnect = () => {
+      if (this.client !== client) return;
+      this.live = true;
+      this.attempt = 0;
+      client.subscribe(ERRORS, (m) => this.onQueueError(m), { id: 'errors' });
+      client.subscribe(NOTIFICATIONS, (m) => this.onNotification(m), { id: 'notifications' });
+      for (const [roomId, listener] of this.rooms) this.subscribeRoom(roomId, listener);
+      this.opts.onState({ status: 'connected' });
+    };
+    client.onStompError = (frame) => {
+      this.lastError = frame.headers.message ?? 'The server closed the connection.';
+    };
+    client.onWebSocketClose = () => {
+      if (this.client !== client) return;
+      this.client = null;
+      void client.deactivate();
+      this.dropped('The connection was lost before the server confirmed it.');
+      if (!this.stopped) this.scheduleRetry(this.lastError || 'The connection was lost.');
+    };
+    client.activate();
+  }
+
+  private dropped(reason: string): void {
+    this.live = false;
+    this.subs.clear();
+    for (const [id, w] of this.waiting) {
+      clearTimeout(w.timer);
+      w.reject(new SendFailed(reason, true));
+      this.waiting.delete(id);
+    }
+  }
+
+  private scheduleRetry(reason: string): void {
+    const base = Math.min(MAX_BACKOFF_MS, 1000 * 2 ** Math.max(0, this.attempt - 1));
+    const delay = Math.round(base * (0.5 + Math.random() / 2));
+    this.opts.onState({ status: 'waiting', retryAt: Date.now() + delay, reason });
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = null;
+      void this.open();
+    }, delay);
+  }
+
+  private subscribeRoom(roomId: string, listener: RoomListener): void {
+    const client = this.client;
+    if (!client) return;
+    const headers: Record<string, string> = { id: `room-${roomId}` };
+    const since = listener.sinceSeq();
+    if (since !== null) headers['x-since-seq'] = String(since);
+    const sub = client.subscribe(
+      `/topic/rooms/${roomId}`,
+      (m) => {
+        const event = parse<RoomEvent>(m);
+        if (event) listener.onEvent(event, m.headers['x-replay'] === 'true');
+      },
+      headers,
+    );
+    this.subs.set(roomId, sub);
+  }
+
+  private onNotification(m: IMessage): void {
+    const note = parse<Notification>(m);
+    if (note) {
+      this.subs.delete(note.roomId);
+      this.opts.onNotification(note);
+    }
+  }
+
+  private onQueueError(m: IMessage): void {
+    const err = parse<QueueError>(m);
+    if (!err) return;
+    const text = queueErrorText(err);
+    const w = err.receiptId ? this.waiting.get(err.receiptId) : undefined;
+    if (w && err.receiptId) {
+      this.waiting.delete(err.receiptId);
+      clearTimeout(w.timer);
+      w.reject(new SendFailed(text, false));
+      return;
+    }
+    const dest = err.destination ?? '';
+    const room = /^\/topic\/rooms\/([^/]+)$/.exec(dest)?.[1];
+    if (room) {
+      this.subs.delete(room);
+      this.rooms.get(room)?.onDenied(text);
+      return;
+    }
+    if (dest.endsWith('/typing')) return;
+    this.opts.onProblem(text);
+  }
+}
+
+export function queueErrorText(err: QueueError): string {
+  switch (err.code) {
+    case 'rate-limited':
+      return `You are sending too fast. Wait ${err.retryAfter ?? 'a few'} seconds and try again.`;
+    case 'unavailable':
+      return 'The server is busy right now. Try again in a moment.';
+    case 'not-found':
+      return 'This room does not exist or you are not a member of it.';
+    default: {
+      const text = err.message || 'The server refused the request.';
+      return text.charAt(0).toUpperCase() + text.slice(1) + (/[.!?]$/.test(text) ? '' : '.');
+    }
+  }
+}
+
+function parse<T>(m: IMessage): T | null {
+  try {
+    return JSON.parse(m.body) as T;
+  } catch {
+    return null;
+  }
+}

@@ -1,0 +1,78 @@
+/** Wire shapes of the REST API (DESIGN.md §7) and the STOMP MESSAGE bodies (docs/protocol.md §4). */
+
+export interface User {
+  id: string;
+  username: string;
+  displayName: string;
+}
+
+export type Role = 'owner' | 'admin' | 'member';
+export type Visibility = 'public' | 'private' | 'direct';
+
+export interface Room {
+  id: string;
+  name: string;
+  topic: string;
+  visibility: Visibility;
+  role: Role | null;
+  lastSeq: number;
+  unread: number;
+  createdAt: string;
+}
+
+export interface Member {
+  user: User;
+  role: Role;
+  joinedAt: string;
+}
+
+export type StoredKind = 'message' | 'member_joined' | 'member_left' | 'role_changed';
+
+export interface Message {
+  seq: number;
+  id: string;
+  roomId: string;
+  type: StoredKind;
+  sender: User | null;
+  subject?: User | null;
+  body: string;
+  createdAt: string;
+  editedAt: string | null;
+  deletedAt: string | null;
+}
+
+export interface Page {
+  items: Message[];
+  nextBefore: number | null;
+  nextAfter: number | null;
+}
+
+export interface Session {
+  user: User;
+  accessToken: string;
+  tokenType: 'Bearer';
+  expiresIn: number;
+}
+
+/** A partial user: an `offline` event after a removal carries only the id. */
+export type UserRef = Pick<User, 'id'> & Partial<User>;
+
+export type RoomEvent =
+  | Message
+  | (Omit<Message, 'type'> & { type: 'message_updated' })
+  | { type: 'presence'; status: 'online' | 'offline'; roomId: string; user: UserRef }
+  | { type: 'typing'; roomId: string; user: User }
+  | { type: 'replay'; roomId: string; complete: boolean; lastSeq: number };
+
+export type Notification =
+  | { type: 'removed_from_room'; roomId: string }
+  | { type: 'room_deleted'; roomId: string };
+
+export interface QueueError {
+  type: 'error';
+  code: string;
+  message: string;
+  destination?: string;
+  receiptId?: string | null;
+  retryAfter?: number;
+}

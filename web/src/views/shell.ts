@@ -1,0 +1,105 @@
+/** The frame of a signed-in page: top bar with the connection state, the screen-reader announcer. */
+
+import { h } from '../dom';
+import type { ConnectionState } from '../stomp';
+import type { User } from '../types';
+
+export class Shell {
+  readonly el: HTMLElement;
+  readonly body: HTMLDivElement;
+  private readonly conn: HTMLDivElement;
+  private readonly connText: HTMLSpanElement;
+  private readonly countdown: HTMLSpanElement;
+  private readonly reconnect: HTMLButtonElement;
+  private readonly announcer: HTMLDivElement;
+  private readonly alert: HTMLDivElement;
+  private tick: ReturnType<typeof setInterval> | null = null;
+
+  constructor(me: User, onSignOut: () => void, onReconnect: () => void) {
+    this.connText = h('span', { class: 'conn-text' }, 'Connecting…');
+    this.countdown = h('span', { class: 'conn-countdown', 'aria-hidden': 'true' });
+    this.reconnect = h('button', { type: 'button', class: 'small' }, 'Reconnect now');
+    this.reconnect.hidden = true;
+    this.reconnect.addEventListener('click', onReconnect);
+    this.conn = h(
+      'div',
+      { class: 'conn', 'data-state': 'connecting' },
+      h('span', { class: 'conn-dot', 'aria-hidden': 'true' }),
+      h('span', { role: 'status', class: 'conn-live' }, this.connText),
+      this.countdown,
+      this.reconnect,
+    );
+    const signOut = h('button', { type: 'button', class: 'small quiet signout' }, 'Sign out');
+    signOut.addEventListener('click', onSignOut);
+    this.announcer = h('div', { class: 'sr-only', 'aria-live': 'polite', 'aria-atomic': 'true' });
+    this.alert = h('div', { class: 'toast', role: 'alert' });
+    this.alert.hidden = true;
+    this.body = h('div', { class: 'layout', 'data-view': 'list' });
+    this.el = h(
+      'div',
+      { class: 'app' },
+      h('a', { href: '#main', class: 'skip' }, 'Skip to the conversation'),
+      h(
+        'header',
+        { class: 'topbar' },
+        h('span', { class: 'logo' }, 'ChatFlow'),
+        this.conn,
+        h('span', { class: 'me', title: `@${me.username}` }, me.displayName),
+        signOut,
+      ),
+      this.alert,
+      this.body,
+      this.announcer,
+    );
+  }
+
+  setConnection(state: ConnectionState): void {
+    this.conn.dataset.state = state.status;
+    if (this.tick) clearInterval(this.tick);
+    this.tick = null;
+    this.countdown.textContent = '';
+    this.reconnect.hidden = state.status !== 'waiting';
+    switch (state.status) {
+      case 'connected':
+        this.connText.textContent = 'Connected';
+        break;
+      case 'connecting':
+        this.connText.textContent = state.attempt > 1 ? 'Reconnecting…' : 'Connecting…';
+        break;
+      case 'waiting': {
+        this.connText.textContent = `Offline. ${state.reason} Reconnecting soon.`;
+        const update = () => {
+          const s = Math.max(0, Math.ceil((state.retryAt - Date.now()) / 1000));
+          this.countdown.textContent = `(in ${s} s)`;
+        };
+        update();
+        this.tick = setInterval(update, 1000);
+        break;
+      }
+      case 'stopped':
+        this.connText.textContent = 'Disconnected';
+        break;
+    }
+  }
+
+  announce(text: string): void {
+    this.announcer.textContent = '';
+    setTimeout(() => {
+      this.announcer.textContent = text;
+    }, 50);
+  }
+
+  showAlert(text: string): void {
+    this.alert.textContent = text;
+    this.alert.hidden = !text;
+    if (text) {
+      const dismiss = h('button', { type: 'button', class: 'small quiet', 'aria-label': 'Dismiss' }, 'Dismiss');
+      dismiss.addEventListener('click', () => this.showAlert(''));
+      this.alert.append(' ', dismiss);
+    }
+  }
+
+  destroy(): void {
+    if (this.tick) clearInterval(this.tick);
+  }
+}
