@@ -6,13 +6,14 @@ import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from fastapi import FastAPI, Request, Response
-from fastapi.middleware.cors import CORSMiddleware
 from fastapi.concurrency import run_in_threadpool
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 
-from chatflow.api import problems, routes_auth, routes_messages, routes_rooms
+from chatflow.api import openapi_doc, problems, routes_auth, routes_messages, routes_rooms
 from chatflow.api.schemas import HealthOut, ProblemOut
 from chatflow.cache.client import CACHE_ERRORS
 from chatflow.container import Container, get_container
@@ -22,7 +23,7 @@ logger = logging.getLogger("chatflow.api")
 
 _ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
     code: {"model": ProblemOut, "content": {problems.MEDIA_TYPE: {}}}
-    for code in (400, 401, 403, 404, 409, 413, 422, 429)
+    for code in (400, 401, 403, 404, 409, 413, 422, 429, 503)
 }
 
 
@@ -79,6 +80,16 @@ def create_app(
         ok = pg == "ok" and rd == "ok"
         body = HealthOut(status="ok" if ok else "degraded", postgres=pg, redis=rd)  # type: ignore[arg-type]
         return JSONResponse(body.model_dump(), status_code=200 if ok else 503)
+
+    build_openapi = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        """The generated document with problem media types and links (openapi_doc)."""
+        if app.openapi_schema is None:
+            app.openapi_schema = openapi_doc.refine(build_openapi())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
     max_bytes = None
 
