@@ -147,9 +147,7 @@ class SigV4Signer:
             canonical_headers += f"x-amz-security-token:{credentials.token}\n"
             signed += ";x-amz-security-token"
         payload = hashlib.sha256(body).hexdigest() if body else EMPTY_SHA256
-        canonical = "\n".join(
-            (method, canonical_uri(path), "", canonical_headers, signed, payload)
-        )
+        canonical = "\n".join((method, canonical_uri(path), "", canonical_headers, signed, payload))
         scope = f"{day}/{self.region}/{self.service}/aws4_request"
         to_sign = "\n".join(
             (ALGORITHM, stamp, scope, hashlib.sha256(canonical.encode()).hexdigest())

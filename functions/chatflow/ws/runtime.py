@@ -25,9 +25,10 @@ from chatflow.ws.connections import Subscription as TableSubscription
 from chatflow.ws.deps import WsDeps
 from chatflow.ws.fanout import Fanout
 from chatflow.ws.fanout_jobs import FanoutJob, SqsFanoutQueue
-from chatflow.ws.gateway import BotoConnectionsApi, ConnectionsApi
+from chatflow.ws.gateway import ConnectionsApi
 from chatflow.ws.guard import FrameGuard
 from chatflow.ws.identity import Identity, SessionCache
+from chatflow.ws.lean_gateway import build_connections_api
 from chatflow.ws.publisher import WebSocketPublisher
 from chatflow.ws.session import Outcome, StompSession
 
@@ -169,13 +170,19 @@ def build_runtime(settings: Settings, api: ConnectionsApi | None = None) -> Runt
     table = ConnectionTable(
         settings.connections_table, endpoint_url=endpoint, region=settings.aws_region
     )
-    gateway = api or BotoConnectionsApi(settings.ws_management_endpoint, settings.aws_region)
+    gateway = api or build_connections_api(
+        settings.ws_connections_client, settings.ws_management_endpoint, settings.aws_region
+    )
     queue = (
         SqsFanoutQueue(settings.fanout_queue_url, endpoint_url=endpoint, region=settings.aws_region)
         if settings.fanout_queue_url
         else None
     )
-    fanout = Fanout(table, gateway, inline_max=settings.fanout_inline_max, queue=queue)
+    # 64 posts in flight measured best: posting is CPU-bound under the GIL, and more
+    # threads only add contention (docs/benchmarks.md, "Fan-out").
+    fanout = Fanout(
+        table, gateway, max_workers=64, inline_max=settings.fanout_inline_max, queue=queue
+    )
     cache = open_redis(settings.redis_url)
     presence = PresenceWriter(cache, ttl_ms=settings.presence_ttl_seconds * 1000)
     publisher = WebSocketPublisher(fanout, table, presence)
