@@ -1,4 +1,4 @@
-"""ConnectionTable against moto's DynamoDB server: every method, TTL on every item."""
+"""ConnectionTable against moto and the DynamoDB emulator: every method, TTL on every item."""
 
 from __future__ import annotations
 
@@ -137,6 +137,17 @@ def test_duplicate_subscription_id_is_refused_and_changes_nothing(
     assert all_items(conn_table) == before
 
 
+def test_storing_the_same_subscription_again_is_a_retry_not_a_duplicate(
+    conn_table: ConnectionTable,
+) -> None:
+    """botocore retries a transaction whose answer timed out after it was applied."""
+    connect(conn_table, "c1")
+    conn_table.add_subscription(room_sub("c1", "s1", room="r1"))
+    before = all_items(conn_table)
+    conn_table.add_subscription(room_sub("c1", "s1", room="r1"))
+    assert all_items(conn_table) == before
+
+
 def test_same_subscription_id_on_another_connection_is_fine(conn_table: ConnectionTable) -> None:
     connect(conn_table, "c1")
     connect(conn_table, "c2")
@@ -257,9 +268,9 @@ def test_iter_connections_yields_only_meta_items(conn_table: ConnectionTable) ->
 
 
 def test_client_is_built_lazily_from_endpoint(
-    moto_endpoint: str, conn_table: ConnectionTable
+    dynamodb_endpoint: str, conn_table: ConnectionTable
 ) -> None:
-    lazy = ConnectionTable(conn_table.name, endpoint_url=moto_endpoint, region="us-east-1")
+    lazy = ConnectionTable(conn_table.name, endpoint_url=dynamodb_endpoint, region="us-east-1")
     assert lazy._client is None
     lazy.put_connection(ConnectionRecord("c1", CONNECTED_AT))
     assert conn_table.get_connection("c1") == ConnectionRecord("c1", CONNECTED_AT)

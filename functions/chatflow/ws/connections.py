@@ -351,10 +351,26 @@ class ConnectionTable:
                 raise
             reasons = [r.get("Code") for r in exc.response.get("CancellationReasons", [])]
             if len(reasons) > 1 and reasons[1] == "ConditionalCheckFailed":
+                if self._same_subscription_stored(sub):
+                    return  # our own earlier attempt landed (a retry after a read timeout)
                 raise DuplicateSubscription(sub.subscription_id) from None
             if reasons and reasons[0] == "ConditionalCheckFailed":
                 raise UnknownConnection(sub.connection_id) from None
             raise
+
+    def _same_subscription_stored(self, sub: Subscription) -> bool:
+        """Whether the stored subscription of that id is exactly ``sub``.
+
+        botocore retries a transaction whose answer timed out; when the first attempt was
+        applied, the retry fails its own condition. Storing the same subscription again is
+        then a success, not a client's duplicate id.
+        """
+        found = self.client.get_item(
+            TableName=self.name,
+            Key=_key(_conn_pk(sub.connection_id), f"SUB#{sub.subscription_id}"),
+            ConsistentRead=True,
+        ).get("Item")
+        return found is not None and _subscription(found) == sub
 
     def remove_subscription(self, cid: str, sub_id: str) -> Subscription | None:
         """UNSUBSCRIBE: delete the subscription and its index item; None if it was unknown."""
