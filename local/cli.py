@@ -45,6 +45,12 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("--database-url", help="use this PostgreSQL instead of the embedded one")
     up.add_argument("--redis-url", help="use this Redis/Valkey instead of the embedded one")
     up.add_argument("--aws-endpoint-url", help="use this DynamoDB/SQS (e.g. LocalStack)")
+    up.add_argument(
+        "--dynamodb",
+        choices=("emulator", "moto"),
+        default="emulator",
+        help="local DynamoDB: the fast emulator (default) or moto (SQS is moto either way)",
+    )
     up.add_argument("--layer-dir", type=Path, help="where the local layer build is cached")
     up.add_argument("--log-level", default="INFO", help="LOG_LEVEL of the functions")
     up.add_argument(
@@ -114,6 +120,7 @@ def _up(args: argparse.Namespace) -> int:
         isolated=not args.no_isolation,
         environment=dict(args.env),
         schedule_interval=args.schedule_interval,
+        dynamodb=args.dynamodb,
     )
     return run(options)
 

