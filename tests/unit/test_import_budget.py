@@ -47,6 +47,7 @@ _REDIS = frozenset({"redis", "opentelemetry"})
 # The WebSocket path talks to DynamoDB and @connections on nearly every event: botocore's
 # exceptions load at init; boto3 itself and its clients are built on first use.
 _AWS = frozenset({"botocore", "boto3", "s3transfer", "jmespath", "dateutil", "urllib3", "six"})
+# bcrypt: cryptography's SSH key support (loaded by PyJWT) imports it when installed.
 _WS = _SETTINGS | _PSYCOPG | _JWT | _REDIS | _AWS | {"bcrypt"}
 _WS_FORBIDDEN = (NEVER - _AWS) | (_FASTAPI - {"opentelemetry"}) | {"pydantic_extra_types"}
 
