@@ -30,9 +30,8 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     runtime = get_runtime()
     try:
         outcome = runtime.session.on_message(connection_id, body, request.get("authorizer"))
+        runtime.deliver(connection_id, outcome)
     except Exception:
         logger.exception("frame handling failed")
         runtime.reply_internal_error(connection_id)
-        return {"statusCode": 200}
-    runtime.deliver(connection_id, outcome)
     return {"statusCode": 200}

@@ -258,7 +258,14 @@ def _read_line(buf: bytes, pos: int, frame_end: int, limits: Limits) -> tuple[by
 
 
 def _parse_header(line: bytes, unescape: bool) -> Header:
-    """Split ``name:value`` at the first colon, decode UTF-8 and undo 1.2 escapes."""
+    """Split ``name:value`` at the first colon, decode UTF-8 and undo 1.2 escapes.
+
+    A CR inside the line is refused (spec grammar: names and values are "any OCTET
+    except CR or LF"): where nothing is escaped (CONNECT, STOMP 1.0) it could never be
+    sent back, e.g. in the ``receipt-id`` that echoes it.
+    """
+    if b"\r" in line:
+        raise StompProtocolError("malformed header line: carriage return inside a header")
     try:
         text = line.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -429,10 +436,18 @@ def _head(frame: Frame, escape: bool) -> str:
     if declared is None:
         if body_length:
             lines.append(f"{_CONTENT_LENGTH}:{body_length}")
-    elif declared != str(body_length):
+    elif not _declares(declared, body_length):
         raise ValueError(f"content-length {declared!r} does not match body ({body_length})")
     lines.append("\n")
     return "\n".join(lines)
+
+
+def _declares(declared: str, body_length: int) -> bool:
+    """Whether ``declared`` is a content-length of ``body_length``; leading zeros are
+    allowed, as the parser allows them, so every frame it returns can be sent again."""
+    if not (declared.isascii() and declared.isdigit()):
+        return False
+    return (declared.lstrip("0") or "0") == str(body_length)
 
 
 def _header_line(name: str, value: str, escaped: bool) -> str:

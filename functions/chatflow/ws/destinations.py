@@ -10,8 +10,10 @@ NOTIFICATIONS = "/user/queue/notifications"
 ERRORS = "/user/queue/errors"
 USER_QUEUES = frozenset({NOTIFICATIONS, ERRORS})
 
-_ROOM_SEND = re.compile(r"^/app/rooms/([0-9a-fA-F-]{36})(/typing)?$")
-_ROOM_TOPIC = re.compile(r"^/topic/rooms/([0-9a-fA-F-]{36})$")
+# \Z, not $: "$" also matches before a final newline, and a STOMP header may hold one
+# (escaped as \n), which would then travel into the subscription and every MESSAGE.
+_ROOM_SEND = re.compile(r"^/app/rooms/([0-9a-fA-F-]{36})(/typing)?\Z")
+_ROOM_TOPIC = re.compile(r"^/topic/rooms/([0-9a-fA-F-]{36})\Z")
 
 
 @dataclass(frozen=True, slots=True)
