@@ -273,3 +273,33 @@ def _drain(sqs: SQSClient, url: str) -> list[str]:
         for m in messages:
             bodies.append(m["Body"])
             sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+
+
+def test_lean_client_posts_pages_in_bulk_keeping_split_order_and_deleting_gone(
+    conn_table: ConnectionTable, connections_endpoint: ConnectionsEndpoint
+) -> None:
+    from chatflow.ws.lean_gateway import Credentials, LeanConnectionsApi
+
+    big = json.dumps({"type": "message", "body": "x" * 30_000})  # ~30 KB frames
+    subscribe(conn_table, "c1", *(f"s{n}" for n in range(9)))  # three posts, in order
+    subscribe(conn_table, "stale", "s1", "s2")
+    for n in range(12):
+        subscribe(conn_table, f"d{n:02}", "s1")
+    connections_endpoint.mark_gone("stale")
+    keys = Credentials("AKIDEXAMPLE", "secret")
+    api = LeanConnectionsApi(connections_endpoint.url, "us-east-1", credentials=lambda: keys)
+    fanout = Fanout(conn_table, api, max_workers=4, page_size=5)
+    stats = fanout.to_room(ROOM, OutboundMessage("m", big))
+    delivered = connections_endpoint.delivered()
+    posts = delivered["c1"]
+    assert [len(frames_of(p)) for p in posts] == [4, 4, 1]
+    assert [s for p in posts for s, _ in frames_of(p)] == [f"s{n}" for n in range(9)]
+    assert sorted(delivered) == ["c1", *(f"d{n:02}" for n in range(12))]
+    assert (stats.recipients, stats.posts, stats.gone, stats.failed) == (23, 16, 1, 0)
+    assert stats.gone_connections == ["stale"]
+    assert conn_table.get_connection("stale") is None
+    assert conn_table.get_connection("c1") is not None
+    assert api.pool.opened == 0  # no post went through the thread pool's client
+    assert 1 <= api.streams_opened <= 4
+    assert connections_endpoint.max_in_flight <= 4
+    api.close()

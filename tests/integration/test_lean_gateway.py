@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -232,3 +233,132 @@ def test_the_setting_chooses_the_client(endpoint: CountingEndpoint, aws_credenti
     assert isinstance(
         build_connections_api("botocore", endpoint.url, "us-east-1"), BotoConnectionsApi
     )
+
+
+# --------------------------------------------------------------------------- post_many
+
+
+def test_post_many_delivers_with_botocores_signature_in_item_order(
+    endpoint: CountingEndpoint, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    api = lean(endpoint.url)
+    items = [(CID, b"MESSAGE\n\nhi\x00"), ("c2", b"b"), ("c3", b"c")]
+    assert api.post_many(items, concurrency=2) == [PostOutcome.DELIVERED] * 3
+    assert endpoint.delivered() == {cid: [data] for cid, data in items}
+    assert (api.stats.posts, api.stats.delivered, api.stats.retries) == (3, 3, 0)
+    assert api.pool.opened == 0  # the event loop's own connections, not the thread pool's
+    [(method, path, headers)] = [r for r in endpoint.requests if r[1].endswith("%3D")]
+    assert (method, path) == ("POST", "/test/@connections/L0SM9cOFvHcCIhw%3D")
+    signature = _botocore_signature(method, path, headers, items[0][1], monkeypatch)
+    assert headers["Authorization"] == signature
+
+
+def test_post_many_gone_is_not_retried_and_stops_that_connection(
+    endpoint: CountingEndpoint,
+) -> None:
+    endpoint.mark_gone("c1")
+    api = lean(endpoint.url)
+    items = [("c1", b"a"), ("c2", b"b"), ("c1", b"c")]
+    assert api.post_many(items, concurrency=4) == [
+        PostOutcome.GONE,
+        PostOutcome.DELIVERED,
+        PostOutcome.GONE,  # not sent: the connection is gone
+    ]
+    assert endpoint.attempts["c1"] == 1
+    assert (api.stats.posts, api.stats.gone, api.stats.delivered, api.stats.retries) == (2, 1, 1, 0)
+
+
+def test_post_many_throttled_post_is_retried_once_then_delivered_once(
+    endpoint: CountingEndpoint,
+) -> None:
+    endpoint.throttle("c1", times=1)
+    api = lean(endpoint.url)
+    assert api.post_many([("c1", b"x"), ("c2", b"y")], 2) == [PostOutcome.DELIVERED] * 2
+    assert endpoint.attempts["c1"] == 2
+    assert endpoint.delivered() == {"c1": [b"x"], "c2": [b"y"]}
+    assert (api.stats.posts, api.stats.retries, api.stats.delivered) == (3, 1, 2)
+
+
+def test_post_many_server_error_is_not_retried(endpoint: CountingEndpoint) -> None:
+    endpoint.fail("c1")
+    api = lean(endpoint.url)
+    assert api.post_many([("c1", b"x"), ("c2", b"y")], 2) == [
+        PostOutcome.FAILED,
+        PostOutcome.DELIVERED,
+    ]
+    assert endpoint.attempts["c1"] == 1
+    assert (api.stats.posts, api.stats.failed, api.stats.retries) == (2, 1, 0)
+
+
+def test_post_many_refused_connection_is_retried_then_failed() -> None:
+    with ConnectionsEndpoint() as closed:
+        url = closed.url
+    api = lean(url, attempts=2)
+    assert api.post_many([("c1", b"x"), ("c2", b"y")], 4) == [PostOutcome.FAILED] * 2
+    assert (api.stats.posts, api.stats.retries, api.stats.failed) == (4, 2, 2)
+
+
+def test_post_many_uses_at_most_concurrency_connections_and_keeps_them(
+    endpoint: CountingEndpoint,
+) -> None:
+    api = lean(endpoint.url)
+    items = [(f"c{n}", b"x") for n in range(200)]
+    assert api.post_many(items, concurrency=4) == [PostOutcome.DELIVERED] * 200
+    assert 1 <= endpoint.tcp_connections == api.streams_opened <= 4
+    assert endpoint.max_in_flight <= 4
+    opened = endpoint.tcp_connections
+    assert api.post_many(items, concurrency=4) == [PostOutcome.DELIVERED] * 200
+    assert endpoint.tcp_connections == opened  # the next call reuses them
+    assert endpoint.summary()["posts"] == 400
+    api.close()
+
+
+def test_post_many_keeps_each_connections_order(endpoint: CountingEndpoint) -> None:
+    endpoint.delay = 0.002  # so that posts overlap
+    api = lean(endpoint.url)
+    items = [(f"c{n % 10}", str(n // 10).encode()) for n in range(100)]  # interleaved
+    assert api.post_many(items, concurrency=8) == [PostOutcome.DELIVERED] * 100
+    expected = [str(k).encode() for k in range(10)]
+    assert endpoint.delivered() == {f"c{n}": expected for n in range(10)}
+
+
+def test_post_many_replaces_a_connection_the_server_closed() -> None:
+    with counting(idle_timeout=0.05) as endpoint:
+        api = lean(endpoint.url)
+        assert api.post_many([("c1", b"a")], 1) == [PostOutcome.DELIVERED]
+        [(reader, _)] = api.streams
+        for _ in range(200):  # until the server has closed its end
+            if _closed_by_peer_stream(api, reader):
+                break
+            time.sleep(0.01)
+        assert api.post_many([("c1", b"b")], 1) == [PostOutcome.DELIVERED]
+        assert endpoint.delivered() == {"c1": [b"a", b"b"]}
+        assert (api.streams_opened, endpoint.tcp_connections, api.stats.failed) == (2, 2, 0)
+        api.close()
+
+
+def _closed_by_peer_stream(api: LeanConnectionsApi, reader: Any) -> bool:
+    """Whether the loop, run briefly, has seen the server close the idle connection."""
+    assert api._loop is not None
+    api._loop.run_until_complete(asyncio.sleep(0.001))
+    return bool(reader.at_eof())
+
+
+def test_post_many_unfinished_at_the_total_timeout_is_failed(endpoint: CountingEndpoint) -> None:
+    endpoint.delay = 0.5
+    api = lean(endpoint.url, bulk_timeout=0.05)
+    assert api.post_many([("c1", b"x"), ("c2", b"y")], 1) == [PostOutcome.FAILED] * 2
+    assert (api.stats.posts, api.stats.failed, api.stats.delivered) == (1, 2, 0)
+    assert api.streams == []  # the interrupted connection is not reused
+
+
+def test_post_many_inside_a_running_loop_posts_on_threads(endpoint: CountingEndpoint) -> None:
+    api = lean(endpoint.url)
+
+    async def inside() -> list[PostOutcome]:
+        return api.post_many([("c1", b"a"), ("c2", b"b"), ("c1", b"c")], 2)
+
+    assert asyncio.run(inside()) == [PostOutcome.DELIVERED] * 3
+    assert endpoint.delivered() == {"c1": [b"a", b"c"], "c2": [b"b"]}
+    assert (api.streams_opened, api.stats.posts) == (0, 3)
+    assert 1 <= api.pool.opened <= 2

@@ -30,6 +30,7 @@ asked once, at init.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import http.client
@@ -40,7 +41,9 @@ import re
 import select
 import threading
 import time
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 from urllib.parse import quote, urlsplit
@@ -345,6 +348,21 @@ class _Reader:
             self.buf += chunk
 
 
+def parse_head(head: bytes) -> tuple[int, dict[str, str], bool]:
+    """Status, lower-cased headers, and whether HTTP/1.x lets the connection be kept."""
+    lines = head.decode("latin-1").split("\r\n")
+    version, _, rest = lines[0].partition(" ")
+    if not version.startswith("HTTP/1.") or not rest[:3].isdigit():
+        raise ProtocolError(f"not an HTTP/1.x status line: {lines[0][:80]!r}")
+    headers: dict[str, str] = {}
+    for line in lines[1:]:
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    connection = headers.get("connection", "").lower()
+    reusable = "close" not in connection and (version == "HTTP/1.1" or "keep-alive" in connection)
+    return int(rest[:3]), headers, reusable
+
+
 def read_answer(recv: Callable[[int], bytes], method: str) -> Answer:
     """Read one HTTP/1.1 response: status, error type, and whether to keep the connection.
 
@@ -353,17 +371,7 @@ def read_answer(recv: Callable[[int], bytes], method: str) -> Answer:
     ``x-amzn-ErrorType`` matter to the @connections API.
     """
     reader = _Reader(recv)
-    lines = reader.until(b"\r\n\r\n", HEAD_MAX).decode("latin-1").split("\r\n")
-    version, _, rest = lines[0].partition(" ")
-    if not version.startswith("HTTP/1.") or not rest[:3].isdigit():
-        raise ProtocolError(f"not an HTTP/1.x status line: {lines[0][:80]!r}")
-    status = int(rest[:3])
-    headers: dict[str, str] = {}
-    for line in lines[1:]:
-        name, _, value = line.partition(":")
-        headers[name.strip().lower()] = value.strip()
-    connection = headers.get("connection", "").lower()
-    reusable = "close" not in connection and (version == "HTTP/1.1" or "keep-alive" in connection)
+    status, headers, reusable = parse_head(reader.until(b"\r\n\r\n", HEAD_MAX))
     if method == "HEAD" or status < 200 or status in (204, 304):
         pass
     elif "chunked" in headers.get("transfer-encoding", "").lower():
@@ -420,6 +428,7 @@ class LeanConnectionsApi:
         backoff: float = 0.02,
         credentials: CredentialSource | None = None,
         clock: Callable[[], float] = time.time,
+        bulk_timeout: float = 10.0,
     ) -> None:
         parts = urlsplit(endpoint_url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -433,6 +442,16 @@ class LeanConnectionsApi:
         default_port = 443 if parts.scheme == "https" else 80
         self._host = parts.hostname if parts.port in (None, default_port) else parts.netloc
         self._base_path = parts.path.rstrip("/")
+        self._scheme, self._hostname, self._port = parts.scheme, parts.hostname, parts.port
+        self._connect_timeout, self._read_timeout = connect_timeout, read_timeout
+        self._bulk_timeout = bulk_timeout
+        self._tls: ssl.SSLContext | None = None
+        # post_many's event loop and its idle connections, kept between calls (warm
+        # invocations reuse them); the loop runs only inside post_many, one caller at a time
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_lock = threading.Lock()
+        self.streams: list[Stream] = []
+        self.streams_opened = 0
         self.pool = ConnectionPool(
             parts.scheme,
             parts.hostname,
@@ -464,14 +483,84 @@ class LeanConnectionsApi:
         except Exception:  # written, then no answer: it may have been delivered
             log.warning("post to connection failed after sending", exc_info=True)
             return PostOutcome.FAILED, False
-        if 200 <= status < 300:
-            return PostOutcome.DELIVERED, False
-        if status == 410:
-            return PostOutcome.GONE, False
-        if _throttled(status, error):
-            return PostOutcome.FAILED, True
-        log.warning("@connections answered %s %s", status, error)
-        return PostOutcome.FAILED, False
+        return classify(status, error)
+
+    def post_many(self, items: Sequence[tuple[str, bytes]], concurrency: int) -> list[PostOutcome]:
+        """Post every ``(cid, data)`` from one event loop; the outcomes in ``items`` order.
+
+        A thread per post costs a GIL hand-over and a blocking ``recv`` per answer; one
+        event loop run in the calling thread with ``concurrency`` keep-alive connections
+        does the same exchanges with a fraction of that CPU. The loop is private and kept
+        between calls (rather than ``asyncio.run``, which would close it) so that its
+        connections, TLS handshakes included, serve the next calls too. The items of one
+        connection are
+        posted in order, one after the other, by the same worker (a split message must
+        arrive in order); after a GONE its later items are not sent and are reported GONE.
+        Retry rules and :attr:`stats` are those of :meth:`post`. Whatever has not finished
+        after ``bulk_timeout`` seconds is FAILED.
+
+        Called where an event loop already runs (loops cannot nest), or while another
+        thread is in ``post_many``, the posts go through :meth:`post` on threads instead.
+        """
+        if not items:
+            return []
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            pass
+        else:
+            return self._post_many_threaded(items, concurrency)
+        if not self._loop_lock.acquire(blocking=False):
+            return self._post_many_threaded(items, concurrency)
+        try:
+            if self._loop is None or self._loop.is_closed():
+                self._loop = asyncio.new_event_loop()
+            return self._loop.run_until_complete(_Bulk(self, items, concurrency).run())
+        finally:
+            self._loop_lock.release()
+
+    def _post_many_threaded(
+        self, items: Sequence[tuple[str, bytes]], concurrency: int
+    ) -> list[PostOutcome]:
+        outcomes = [PostOutcome.FAILED] * len(items)
+        groups = _groups(items)
+
+        def run(group: list[int]) -> None:
+            for n, index in enumerate(group):
+                outcomes[index] = self.post(*items[index])
+                if outcomes[index] is PostOutcome.GONE:
+                    for rest in group[n + 1 :]:
+                        outcomes[rest] = PostOutcome.GONE
+                    return
+
+        with ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(groups)))) as pool:
+            list(pool.map(run, groups))
+        return outcomes
+
+    def _request(self, method: str, cid: str, body: bytes) -> bytes:
+        """The signed request, ready to be written in one piece."""
+        path = connection_path(self._base_path, cid)
+        headers = self._signer.headers(
+            method, self._host, path, body, self._credentials(), self._clock()
+        )
+        return request_bytes(method, path, headers, body)
+
+    async def _open_stream(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        """A new connection for the event loop (TLS for https); raises OSError/TimeoutError."""
+        tls: ssl.SSLContext | None = None
+        if self._scheme == "https":
+            if self._tls is None:
+                import ssl
+
+                self._tls = ssl.create_default_context()
+            tls = self._tls
+        port = self._port or (443 if tls is not None else 80)
+        stream = await asyncio.wait_for(
+            asyncio.open_connection(self._hostname, port, ssl=tls, limit=HEAD_MAX),
+            self._connect_timeout,
+        )
+        self.streams_opened += 1
+        return stream
 
     def delete(self, cid: str) -> bool:
         """Close the connection (kick, DISCONNECT); False when it was already gone."""
@@ -483,6 +572,14 @@ class LeanConnectionsApi:
 
     def close(self) -> None:
         self.pool.close()
+        with self._loop_lock:
+            streams, self.streams = self.streams, []
+            for _, writer in streams:
+                writer.close()
+            if self._loop is not None:
+                self._loop.run_until_complete(asyncio.sleep(0))  # let the transports close
+                self._loop.close()
+                self._loop = None
 
     def _probe(self, method: str, cid: str) -> bool:
         status, error = self._exchange(method, cid, b"")
@@ -494,11 +591,7 @@ class LeanConnectionsApi:
 
     def _exchange(self, method: str, cid: str, body: bytes) -> tuple[int, str]:
         """One request on a pooled connection: (status, error type without its suffix)."""
-        path = connection_path(self._base_path, cid)
-        headers = self._signer.headers(
-            method, self._host, path, body, self._credentials(), self._clock()
-        )
-        data = request_bytes(method, path, headers, body)
+        data = self._request(method, cid, body)
         conn = self.pool.acquire()
         reusable = False
         try:
@@ -514,6 +607,172 @@ class LeanConnectionsApi:
 
 def _throttled(status: int, error: str) -> bool:
     return status == 429 or error in RETRYABLE_CODES
+
+
+def classify(status: int, error: str) -> tuple[PostOutcome, bool]:
+    """An answer to a POST: its outcome, and whether the frame surely did not arrive."""
+    if 200 <= status < 300:
+        return PostOutcome.DELIVERED, False
+    if status == 410:
+        return PostOutcome.GONE, False
+    if _throttled(status, error):
+        return PostOutcome.FAILED, True
+    log.warning("@connections answered %s %s", status, error)
+    return PostOutcome.FAILED, False
+
+
+def _groups(items: Sequence[tuple[str, bytes]]) -> list[list[int]]:
+    """The indexes of each connection's items, connections in order of first appearance."""
+    groups: dict[str, list[int]] = {}
+    for index, (cid, _) in enumerate(items):
+        groups.setdefault(cid, []).append(index)
+    return list(groups.values())
+
+
+# --------------------------------------------------------------------------- bulk posts
+
+
+Stream = tuple[asyncio.StreamReader, asyncio.StreamWriter]
+
+
+async def read_answer_async(reader: asyncio.StreamReader, method: str) -> Answer:
+    """:func:`read_answer` for an asyncio stream (whose ``limit`` bounds each line)."""
+    status, headers, reusable = parse_head((await reader.readuntil(b"\r\n\r\n"))[:-4])
+    if method == "HEAD" or status < 200 or status in (204, 304):
+        pass
+    elif "chunked" in headers.get("transfer-encoding", "").lower():
+        total = 0
+        while size := int((await reader.readuntil(b"\r\n"))[:-2].split(b";")[0], 16):
+            total += size
+            if total > BODY_MAX:
+                raise ProtocolError("answer body too long")
+            await reader.readexactly(size + 2)
+        while await reader.readuntil(b"\r\n") != b"\r\n":  # trailer fields
+            pass
+    elif "content-length" in headers:
+        size = int(headers["content-length"])
+        if size > BODY_MAX:
+            raise ProtocolError(f"answer body of {size} bytes")
+        await reader.readexactly(size)
+    else:
+        total = 0
+        while chunk := await reader.read(65536):
+            total += len(chunk)
+            if total > BODY_MAX:
+                raise ProtocolError("answer body too long")
+        reusable = False
+    if status < 200:
+        reusable = False
+    error = headers.get("x-amzn-errortype", "").split(":", 1)[0]
+    return Answer(status, error, reusable)
+
+
+class _Bulk:
+    """One :meth:`LeanConnectionsApi.post_many` call: workers sharing a queue of connections.
+
+    Each worker owns at most one HTTP connection (an idle one kept from an earlier call, or
+    one opened when it first needs it) and takes one connection's items at a time; one
+    request is in flight per HTTP connection. All of it runs on one event loop, so the queue
+    and the counters need no lock; the counters go to :class:`GatewayStats` in one update at
+    the end.
+    """
+
+    def __init__(
+        self, api: LeanConnectionsApi, items: Sequence[tuple[str, bytes]], concurrency: int
+    ) -> None:
+        self.api = api
+        self.items = items
+        self.outcomes: list[PostOutcome | None] = [None] * len(items)
+        groups = _groups(items)
+        self.work = deque(groups)
+        self.size = max(1, min(concurrency, len(groups)))
+        self.counts = dict.fromkeys(("posts", "retries", "delivered", "gone", "failed"), 0)
+
+    async def run(self) -> list[PostOutcome]:
+        timeout = self.api._bulk_timeout
+        for _ in range(2):  # let the loop read what came while it was stopped (EOFs)
+            await asyncio.sleep(0)
+        workers = [asyncio.create_task(self._worker()) for _ in range(self.size)]
+        try:
+            async with asyncio.timeout(timeout):
+                await asyncio.gather(*workers)
+        except TimeoutError:
+            log.warning("bulk post unfinished after %.1f s", timeout)
+        finally:
+            for worker in workers:
+                worker.cancel()
+            await asyncio.gather(*workers, return_exceptions=True)
+        unfinished = self.outcomes.count(None)
+        self.counts["failed"] += unfinished
+        self.api.stats.add(**self.counts)
+        return [PostOutcome.FAILED if o is None else o for o in self.outcomes]
+
+    async def _worker(self) -> None:
+        stream = self.api.streams.pop() if self.api.streams else None
+        try:
+            while self.work:
+                group = self.work.popleft()
+                for n, index in enumerate(group):
+                    outcome, stream = await self._post(index, stream)
+                    self.outcomes[index] = outcome
+                    if outcome is PostOutcome.GONE:
+                        for rest in group[n + 1 :]:
+                            self.outcomes[rest] = PostOutcome.GONE
+                        break
+        except BaseException:  # cancelled by the total timeout: mid-exchange, maybe
+            if stream is not None:
+                stream[1].close()
+            raise
+        if stream is not None:
+            self.api.streams.append(stream)
+
+    async def _post(self, index: int, stream: Stream | None) -> tuple[PostOutcome, Stream | None]:
+        cid, data = self.items[index]
+        api = self.api
+        attempt = 0
+        while True:
+            self.counts["posts"] += 1
+            outcome, retryable, stream = await self._attempt(
+                api._request("POST", cid, data), stream
+            )
+            if not retryable or attempt + 1 >= api._attempts:
+                break
+            self.counts["retries"] += 1
+            await asyncio.sleep(api._backoff * 2**attempt * random.uniform(0.5, 1.5))  # noqa: S311
+            attempt += 1
+        self.counts[outcome.value] += 1
+        return outcome, stream
+
+    async def _attempt(
+        self, request: bytes, stream: Stream | None
+    ) -> tuple[PostOutcome, bool, Stream | None]:
+        """One exchange: the outcome, whether to retry, and the stream to use next."""
+        if stream is not None and (stream[0].at_eof() or stream[1].is_closing()):
+            stream[1].close()
+            stream = None
+        if stream is None:
+            try:
+                stream = await self.api._open_stream()
+            except (OSError, TimeoutError):
+                return PostOutcome.FAILED, True, None
+        reader, writer = stream
+        try:
+            writer.write(request)
+            answer = await asyncio.wait_for(
+                read_answer_async(reader, "POST"), self.api._read_timeout
+            )
+        except asyncio.CancelledError:  # the total timeout: the caller counts it FAILED
+            writer.close()
+            raise
+        except Exception:  # written, then no answer: it may have been delivered
+            writer.close()
+            log.warning("post to connection failed after sending", exc_info=True)
+            return PostOutcome.FAILED, False, None
+        if not answer.reusable:
+            writer.close()
+            stream = None
+        outcome, retryable = classify(answer.status, answer.error_type)
+        return outcome, retryable, stream
 
 
 def build_connections_api(
