@@ -758,9 +758,10 @@ class _Bulk:
         reader, writer = stream
         try:
             writer.write(request)
-            answer = await asyncio.wait_for(
-                read_answer_async(reader, "POST"), self.api._read_timeout
-            )
+            # asyncio.timeout, not wait_for: no extra task per exchange (about a third of the
+            # event loop's work per post at 1,000 posts).
+            async with asyncio.timeout(self.api._read_timeout):
+                answer = await read_answer_async(reader, "POST")
         except asyncio.CancelledError:  # the total timeout: the caller counts it FAILED
             writer.close()
             raise
