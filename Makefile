@@ -10,7 +10,7 @@ WEB_STAMP := web/node_modules/.package-lock.json
 .PHONY: test lint typecheck unit web up down reset seed status clean
 
 $(STAMP): pyproject.toml
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@test -x $(BIN)/pip || (rm -rf $(VENV) && $(PYTHON) -m venv $(VENV))
 	$(BIN)/python -m pip install -q --upgrade "pip>=25.1"
 	$(BIN)/python -m pip install -q -e . --group dev --group infra
 	@touch $@
