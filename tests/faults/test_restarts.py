@@ -70,7 +70,12 @@ def test_dynamodb_emulator_restarted_during_traffic(fault_stack: FaultStack, res
     outcome = run_around(fault_stack, rest, "moto", fault)
     log = fault_stack.log()[log_before:]
     assert log.count("re-created the table and queues") == 1, log[-3000:]
-    assert outcome.figures.failures.get("closed-1012", 0) >= 1
+    # Sockets still open at the re-creation are closed with 1012; during the outage clients
+    # may already have lost theirs (an ERROR, a refused reconnect), so count from the log.
+    closed = re.search(r"closed (\d+) WebSocket connection\(s\) with 1012", log)
+    assert closed is not None, log[-3000:]
+    if int(closed.group(1)) > 0:
+        assert outcome.figures.failures.get("closed-1012", 0) >= 1
     assert outcome.figures.retried >= 1
 
 
