@@ -13,7 +13,7 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parent.parent
 FUNCTIONS_DIR = REPO_ROOT / "functions"
 MIGRATIONS_DIR = FUNCTIONS_DIR / "chatflow" / "db" / "migrations"
-WEB_DIR = REPO_ROOT / "web"
+WEB_DIR = REPO_ROOT / "web" / "dist"  # the built client (make web); a placeholder page if absent
 
 SERVICE = "chatflow"
 METRICS_NAMESPACE = "ChatFlow"
