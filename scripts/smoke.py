@@ -116,9 +116,20 @@ async def round_trip(ws: str, room_id: str, ticket: str, wait_seconds: float) ->
         if connected.command != "CONNECTED":
             raise SmokeFailure(f"wanted CONNECTED, got {connected.command}")
         destination = f"/topic/rooms/{room_id}"
+        # API Gateway may run the $default invocations of one connection's frames in any
+        # order: the SEND goes only once the subscription is known to be stored.
         await sock.send(
-            serialize_text(Frame("SUBSCRIBE", [("id", SUBSCRIPTION), ("destination", destination)]))
+            serialize_text(
+                Frame(
+                    "SUBSCRIBE",
+                    [("id", SUBSCRIPTION), ("destination", destination), ("receipt", "smoke-sub")],
+                )
+            )
         )
+        while True:  # room events (presence) may come before the receipt
+            frame = await next_frame(sock, wait_seconds)
+            if frame.command == "RECEIPT" and frame.header("receipt-id") == "smoke-sub":
+                break
         body = json.dumps({"body": text, "clientMsgId": str(uuid.uuid4())}).encode()
         await sock.send(
             serialize_text(
