@@ -69,6 +69,7 @@ class ChatFlowStack(Stack):
                 "DATABASE_URL": database.url,
                 "DATABASE_IAM_AUTH": "true",
                 "REDIS_URL": cache.url,
+                "REDIS_CLUSTER": "true",  # ElastiCache Serverless is cluster-mode only
                 "CONNECTIONS_TABLE": table.table.table_name,
                 "WS_MANAGEMENT_ENDPOINT": websocket.management_endpoint,
                 "JWT_SECRET_ARN": auth.secret.secret_arn,

@@ -59,7 +59,9 @@ def build_container(
             settings.aws_region if settings.database_iam_auth else None,
         )
     )
-    redis_client = cache if cache is not None else open_redis(settings.redis_url)
+    redis_client = (
+        cache if cache is not None else open_redis(settings.redis_url, settings.redis_cluster)
+    )
     pub = publisher if publisher is not None else NullPublisher()
     tokens = TokenService(
         jwt_secret_provider(settings),

@@ -27,6 +27,7 @@ class Settings(BaseSettings):
     database_url: str = Field(min_length=1)
     database_iam_auth: bool = False
     redis_url: str = Field(min_length=1)
+    redis_cluster: bool = False
     connections_table: str = ""
     ws_management_endpoint: str = ""
     ws_connections_client: Literal["lean", "botocore"] = "lean"

@@ -13,6 +13,7 @@ ENVIRONMENT = (
     "DATABASE_URL",
     "DATABASE_IAM_AUTH",
     "REDIS_URL",
+    "REDIS_CLUSTER",
     "CONNECTIONS_TABLE",
     "WS_MANAGEMENT_ENDPOINT",
     "JWT_SECRET_ARN",
@@ -46,6 +47,7 @@ def test_every_function_gets_the_design_environment(dev: Template) -> None:
         assert "chatflow_app@" in as_json(variables["DATABASE_URL"])
         assert "sslmode=require" in as_json(variables["DATABASE_URL"])
         assert "rediss://" in as_json(variables["REDIS_URL"])
+        assert variables["REDIS_CLUSTER"] == "true"
         assert "execute-api" in as_json(variables["WS_MANAGEMENT_ENDPOINT"])
 
 

@@ -43,7 +43,10 @@ class FrameGuard:
         self._touch(pipe, connection_id, str(identity.user_id))
         if sends:
             key = f"rl:{self._policy.name}:{{{identity.user_id}}}"
-            pipe.eval(
+            # execute_command, not pipe.eval: redis-py's cluster pipeline has no eval()
+            queue: Callable[..., object] = pipe.execute_command  # untyped in redis-py
+            queue(
+                "EVAL",
                 TOKEN_BUCKET_LUA,
                 1,
                 key,

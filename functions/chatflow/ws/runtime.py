@@ -183,7 +183,7 @@ def build_runtime(settings: Settings, api: ConnectionsApi | None = None) -> Runt
     fanout = Fanout(
         table, gateway, max_workers=64, inline_max=settings.fanout_inline_max, queue=queue
     )
-    cache = open_redis(settings.redis_url)
+    cache = open_redis(settings.redis_url, settings.redis_cluster)
     presence = PresenceWriter(cache, ttl_ms=settings.presence_ttl_seconds * 1000)
     publisher = WebSocketPublisher(fanout, table, presence)
     container = build_container(settings, publisher=publisher, cache=cache)
