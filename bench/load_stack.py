@@ -9,21 +9,15 @@ enough for all of them to register from 127.0.0.1. Nothing on the message path c
 
 from __future__ import annotations
 
-import json
 import re
 import shutil
-import signal
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from types import TracebackType
 
-from local.services import free_port
+from local.launcher import StackProcess
 
-ROOT = Path(__file__).resolve().parent.parent
-START_TIMEOUT = 240.0
 # "[chatflow-ws-frame <request id>] REPORT RequestId: ... Duration: 12.34 ms ..."
 REPORT_LINE = re.compile(r"^\[(?P<name>\S+) \S+\] REPORT .*? Duration: (?P<ms>[0-9.]+) ms")
 BENCH_ENV = {
@@ -33,28 +27,13 @@ BENCH_ENV = {
 }
 
 
-class BenchStack:
+class BenchStack(StackProcess):
     def __init__(self, concurrency: int = 4, env: dict[str, str] | None = None) -> None:
-        self.folder = Path(tempfile.mkdtemp(prefix="chatflow-load-"))
-        self.log_path = self.folder / "stack.log"
-        self.concurrency = concurrency
-        self.env = {**BENCH_ENV, **(env or {})}
-        self.http_port = free_port()
-        self.ws_port = free_port()
-        self.process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def http(self) -> str:
-        return f"http://127.0.0.1:{self.http_port}"
-
-    @property
-    def ws(self) -> str:
-        return f"ws://127.0.0.1:{self.ws_port}"
-
-    @property
-    def pid(self) -> int:
-        assert self.process is not None
-        return self.process.pid
+        super().__init__(
+            Path(tempfile.mkdtemp(prefix="chatflow-load-")),
+            options=("--concurrency", str(concurrency), "--log-level", "WARNING"),
+            env={**BENCH_ENV, **(env or {})},
+        )
 
     def __enter__(self) -> BenchStack:
         try:
@@ -72,45 +51,15 @@ class BenchStack:
     ) -> None:
         self.stop(keep_log=exc is not None)
 
-    def start(self) -> None:
-        state = self.folder / "state"
-        command = [
-            sys.executable, "-m", "local.cli", "local", "up",
-            "--state-dir", str(state),
-            "--http-port", str(self.http_port),
-            "--ws-port", str(self.ws_port),
-            "--concurrency", str(self.concurrency),
-            "--layer-dir", str(ROOT / ".chatflow" / "layer"),
-            "--log-level", "WARNING",
-        ]  # fmt: skip
-        for name, value in self.env.items():
-            command += ["--env", f"{name}={value}"]
-        with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(  # noqa: S603
-                command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
-            )
-        endpoints = state / "endpoints.json"
-        deadline = time.monotonic() + START_TIMEOUT
-        while not endpoints.exists():
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the stack did not start; see {self.log_path}")
-            time.sleep(0.2)
-        assert json.loads(endpoints.read_text())["http"] == self.http
-
-    def stop(self, keep_log: bool = False) -> None:
+    def stop(self, timeout: float = 90.0, keep_log: bool = False) -> int | None:
         """SIGTERM as Ctrl-C (the stack stops its workers and services), then clean up."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(90)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(10)
+        status = super().stop(timeout)
         if keep_log:
             print(f"stack log kept: {self.log_path}", file=sys.stderr)
-            shutil.rmtree(self.folder / "state", ignore_errors=True)
+            shutil.rmtree(self.state_dir, ignore_errors=True)
         else:
             shutil.rmtree(self.folder, ignore_errors=True)
+        return status
 
     def function_durations(self) -> dict[str, dict[str, float]]:
         """Per function, the handler time of every invocation from the stack's REPORT lines

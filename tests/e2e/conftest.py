@@ -9,12 +9,9 @@ session fails if any process it started is still alive.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import signal
-import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -24,88 +21,33 @@ from pathlib import Path
 import psutil  # type: ignore[import-untyped]
 import pytest
 
-from local.services import free_port
+from local.launcher import StackProcess
 
-ROOT = Path(__file__).resolve().parents[2]
 IDLE_TIMEOUT = 10
-START_TIMEOUT = 240
+OPTIONS = ("--idle-timeout", str(IDLE_TIMEOUT), "--faults")
+# Clients are asked for heart-beats well inside the idle timeout, and the many sign-ups of
+# one test session (all from 127.0.0.1) stay under the auth limit; the limits themselves
+# are tested at integration level.
+ENVIRONMENT = {"HEARTBEAT_MS": str(IDLE_TIMEOUT * 1000 // 3), "RATE_AUTH_BURST": "500"}
 
 
 @dataclass
-class RunningStack:
-    """A ``chatflow local up`` process and what the tests need to reach and watch it."""
+class RunningStack(StackProcess):
+    """The session's stack, and every process it started (for the no-orphans check)."""
 
-    state_dir: Path
-    log_path: Path
-    http_port: int
-    ws_port: int
-    process: subprocess.Popen[bytes] | None = None
     started_pids: set[int] = field(default_factory=set)
-
-    @property
-    def http(self) -> str:
-        return f"http://127.0.0.1:{self.http_port}"
-
-    @property
-    def ws(self) -> str:
-        return f"ws://127.0.0.1:{self.ws_port}"
-
-    @property
-    def connections(self) -> str:
-        return f"http://127.0.0.1:{self.ws_port}"
-
-    def log(self) -> str:
-        return self.log_path.read_text(encoding="utf-8", errors="replace")
-
-    def start(self) -> None:
-        command = [
-            sys.executable, "-m", "local.cli", "local", "up",
-            "--state-dir", str(self.state_dir),
-            "--http-port", str(self.http_port),
-            "--ws-port", str(self.ws_port),
-            "--idle-timeout", str(IDLE_TIMEOUT),
-            "--layer-dir", str(ROOT / ".chatflow" / "layer"),
-            "--faults",
-            # Clients are asked for heart-beats well inside the idle timeout, and the many
-            # sign-ups of one test session (all from 127.0.0.1) stay under the auth limit;
-            # the limits themselves are tested at integration level.
-            "--env", f"HEARTBEAT_MS={IDLE_TIMEOUT * 1000 // 3}",
-            "--env", "RATE_AUTH_BURST=500",
-        ]  # fmt: skip
-        log = self.log_path.open("ab")
-        self.process = subprocess.Popen(  # noqa: S603
-            command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
-        )
-        log.close()
-        endpoints = self.state_dir / "endpoints.json"
-        deadline = time.monotonic() + START_TIMEOUT
-        while not endpoints.exists():
-            if self.process.poll() is not None:
-                raise RuntimeError(
-                    f"the stack exited with {self.process.returncode}:\n{self.log()}"
-                )
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"the stack did not start:\n{self.log()}")
-            time.sleep(0.2)
-        assert json.loads(endpoints.read_text()) == {
-            "http": self.http,
-            "ws": self.ws,
-            "connections": self.connections,
-        }
 
     def descendants(self) -> set[int]:
         """Every process the stack runs now (services, workers), remembered for teardown."""
-        assert self.process is not None
-        children = {p.pid for p in psutil.Process(self.process.pid).children(recursive=True)}
+        children = {p.pid for p in psutil.Process(self.pid).children(recursive=True)}
         self.started_pids |= children
         return children
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = 90.0) -> int | None:
         """SIGTERM, as Ctrl-C; then nothing the stack started may be left running."""
-        assert self.process is not None
         self.descendants()
-        self.process.send_signal(signal.SIGTERM)
-        assert self.process.wait(90) == 0
+        status = super().stop(timeout)
+        assert status == 0, f"the stack exited with {status}"
         deadline = time.monotonic() + 10
         while (alive := {pid for pid in self.started_pids if _alive(pid)}) and (
             time.monotonic() < deadline
@@ -113,6 +55,7 @@ class RunningStack:
             time.sleep(0.1)
         assert alive == set(), f"processes left running: {alive}"
         assert not (self.state_dir / "endpoints.json").exists()
+        return status
 
 
 def _alive(pid: int) -> bool:
@@ -125,7 +68,7 @@ def _alive(pid: int) -> bool:
 @pytest.fixture(scope="session")
 def stack() -> Iterator[RunningStack]:
     folder = Path(tempfile.mkdtemp(prefix="chatflow-e2e-"))
-    running = RunningStack(folder / "state", folder / "stack.log", free_port(), free_port())
+    running = RunningStack(folder, OPTIONS, ENVIRONMENT)
     try:
         running.start()
         yield running
