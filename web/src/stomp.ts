@@ -200,10 +200,24 @@ export class Connection {
       if (this.client !== client) return;
       this.live = true;
       this.attempt = 0;
-      client.subscribe(ERRORS, (m) => this.onQueueError(m), { id: 'errors' });
-      client.subscribe(NOTIFICATIONS, (m) => this.onNotification(m), { id: 'notifications' });
+      // The server may handle the frames of one connection in any order, so "connected" is
+      // shown only once both queues are confirmed stored (their RECEIPTs): a removal notice
+      // sent before that would otherwise be lost.
+      let unconfirmed = 2;
+      const confirmed = (): void => {
+        unconfirmed -= 1;
+        if (unconfirmed === 0 && this.client === client) this.opts.onState({ status: 'connected' });
+      };
+      const queues: [string, string, (m: IMessage) => void][] = [
+        ['errors', ERRORS, (m) => this.onQueueError(m)],
+        ['notifications', NOTIFICATIONS, (m) => this.onNotification(m)],
+      ];
+      for (const [id, destination, handler] of queues) {
+        const receipt = `sub-${id}-${Date.now()}`;
+        client.watchForReceipt(receipt, confirmed);
+        client.subscribe(destination, handler, { id, receipt });
+      }
       for (const [roomId, listener] of this.rooms) this.subscribeRoom(roomId, listener);
-      this.opts.onState({ status: 'connected' });
     };
     client.onStompError = (frame) => {
       this.lastError = frame.headers.message ?? 'The server closed the connection.';
