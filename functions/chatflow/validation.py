@@ -30,6 +30,21 @@ def _has_control_chars(value: str, allow_newlines: bool = False) -> bool:
     return False
 
 
+# Joiners are format characters too, but emoji sequences and several scripts (Persian,
+# Indic) need them; every other one is refused in names.
+VISIBLE_JOINERS = frozenset("\u200c\u200d")
+
+
+def _has_invisible_format_chars(value: str) -> bool:
+    """Bidi overrides and isolates, zero-width spaces, byte order marks, soft hyphens...
+
+    In a name they change what people see without being seen: ``\u202e`` makes
+    "gnp.exe" read as "exe.png", a zero-width space makes two rooms look alike. Message
+    bodies keep them (quoting text is legitimate there); names, topics and searches do not.
+    """
+    return any(unicodedata.category(char) == "Cf" and char not in VISIBLE_JOINERS for char in value)
+
+
 def _fail(field: str, message: str) -> InvalidInput:
     return InvalidInput(f"{field}: {message}", {field: message})
 
@@ -61,6 +76,12 @@ def single_line(value: str, field: str, max_chars: int, required: bool = True) -
         raise _fail(field, f"at most {max_chars} characters")
     if _has_control_chars(cleaned):
         raise _fail(field, "must not contain control characters")
+    if _has_invisible_format_chars(cleaned):
+        raise _fail(
+            field,
+            "must not contain invisible formatting characters "
+            "(such as right-to-left overrides or zero-width spaces)",
+        )
     return cleaned
 
 

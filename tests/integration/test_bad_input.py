@@ -202,6 +202,18 @@ BAD_REQUESTS: dict[str, Bad] = {
     "NUL in message": Bad("POST", MESSAGES, 422, ("body",), json={"body": "a\u0000b"}),
     "NUL in room name": Bad("POST", "/api/rooms", 422, ("name",), json={"name": "a\u0000b"}),
     "bell in message": Bad("POST", MESSAGES, 422, ("body",), json={"body": "ding\u0007"}),
+    # invisible formatting characters in names (spoofing)
+    "rtl override in room name": Bad(
+        "POST", "/api/rooms", 422, ("name",), json={"name": "gnp\u202eexe.txt"}
+    ),
+    "zero-width space in rename": Bad("PATCH", ROOM, 422, ("name",), json={"name": "a\u200bb"}),
+    "byte order mark in topic": Bad(
+        "POST", "/api/rooms", 422, ("topic",), json={"name": "x", "topic": "\ufefft"}
+    ),
+    "rtl isolate in display name": Bad(
+        "POST", "/api/auth/register", 422, ("displayName",),
+        json={"username": "eve.rtl", "password": PW, "displayName": "\u2067alice"},
+    ),
     "lone surrogate": Bad("POST", MESSAGES, 422, ("body",), raw=b'{"body": "a\\ud800b"}'),
     "NUL in dm username": Bad("POST", "/api/dms", 404, json={"username": "bob\u0000"}),
     "NUL in member username": Bad(
@@ -318,8 +330,12 @@ def test_odd_unicode_round_trips_in_nfc(api: ApiClient, world: World, text: str)
     assert page["items"][-1]["body"] == expected
     if "\n" not in text:
         room = api.call("POST", "/api/rooms", world.user, {"name": text})
-        assert room.status_code == 201, room.text
-        assert room.json()["name"] == expected
+        invisible = any(unicodedata.category(c) == "Cf" and c not in "\u200c\u200d" for c in text)
+        if invisible:  # names refuse what changes their look unseen (bad-input table)
+            assert room.status_code == 422, room.text
+        else:
+            assert room.status_code == 201, room.text
+            assert room.json()["name"] == expected
 
 
 def test_tables_survive_a_search_for_sql(api: ApiClient, world: World, settings: Settings) -> None:
