@@ -89,9 +89,7 @@ class AccountService:
         claims = self._tokens.verify_ticket(ticket)
         if not self._revocations.use_ticket_once(claims.jti, claims.expires_at):
             raise Unauthenticated("the ticket was already used")
-        if self._revocations.is_revoked(
-            claims.session_jti, str(claims.user_id), claims.issued_at
-        ):
+        if self._revocations.is_revoked(claims.session_jti, str(claims.user_id), claims.issued_at):
             raise Unauthenticated("the token has been revoked")
         return claims
 
