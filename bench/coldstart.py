@@ -5,7 +5,12 @@
 For every Lambda handler module, a fresh ``python`` process imports it (what Lambda's init
 phase does) with the environment a deployment gives it; the import is timed inside the
 process with ``perf_counter`` and the median of ``--runs`` runs is reported, with the
-number of modules it loaded. Then the sizes: the Lambda layer as built for AWS
+number of modules it loaded. The process sees what a function sees on AWS and in the local
+stack's workers (``python -I -S``, ``sys.path`` = the function code, the dependency layer
+built for this interpreter, boto3 as the runtime ships it), not the development virtualenv,
+whose extra packages change what gets imported: PyJWT, for one, loads ``cryptography``
+when it is installed, and the layer does not install it. ``--site venv`` measures in the
+virtualenv instead. Then the sizes: the Lambda layer as built for AWS
 (``layers/build/arm64-py*``; unzipped and zipped) and the function asset (``functions/``
 without caches; unzipped and zipped). Prints a Markdown table.
 """
@@ -35,6 +40,7 @@ HANDLERS = (
 )
 PROBE = (
     "import sys, time, json\n"
+    "sys.path[:0] = {paths!r}\n"
     "before = len(sys.modules)\n"
     "start = time.perf_counter()\n"
     "import handlers.{name}\n"
@@ -50,14 +56,28 @@ ENV = {
 }
 
 
-def init_time(name: str, runs: int) -> tuple[float, int]:
-    """Median import time (ms) and modules loaded by ``handlers.<name>``."""
+def lambda_paths() -> list[str]:
+    """The function code, the layer for this interpreter and the runtime's boto3."""
+    from local.layer import build_local_layer, link_sdk
+
+    cache = ROOT / ".chatflow"
+    layer = build_local_layer(cache / "layer")
+    sdk = link_sdk(cache / "coldstart-sdk")
+    return [str(ROOT / "functions"), str(layer), str(sdk)]
+
+
+def init_time(name: str, runs: int, paths: list[str] | None) -> tuple[float, int]:
+    """Median import time (ms) and modules loaded by ``handlers.<name>``.
+
+    ``paths``: run isolated (``-I -S``) with only these on ``sys.path``; None: the venv.
+    """
     env = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(ROOT / "functions"), **ENV}
+    flags = ["-I", "-S"] if paths is not None else []
     times: list[float] = []
     modules = 0
     for _ in range(runs):
         out = subprocess.run(  # noqa: S603 - our interpreter, a fixed script
-            [sys.executable, "-c", PROBE.format(name=name)],
+            [sys.executable, *flags, "-c", PROBE.format(name=name, paths=paths or [])],
             env=env,
             capture_output=True,
             text=True,
@@ -86,11 +106,18 @@ def folder_sizes(folder: Path) -> tuple[int, int]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=9)
+    parser.add_argument(
+        "--site",
+        choices=("layer", "venv"),
+        default="layer",
+        help="what the handler can import: the layer and boto3, as on Lambda, or the venv",
+    )
     args = parser.parse_args(argv)
+    paths = lambda_paths() if args.site == "layer" else None
     print("| handler | init (median ms) | modules loaded |")
     print("|---|---:|---:|")
     for name in HANDLERS:
-        median, modules = init_time(name, args.runs)
+        median, modules = init_time(name, args.runs, paths)
         print(f"| `handlers.{name}` | {median:.0f} | {modules} |")
     print()
     print("| artifact | unzipped | zipped |")
