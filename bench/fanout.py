@@ -1,10 +1,13 @@
 """Benchmark: one SEND's fan-out to 10, 100, 1,000 and 10,000 subscriptions.
 
-The connection table is in moto's DynamoDB server (or any DynamoDB emulator on loopback,
-``--table-endpoint``); the @connections endpoint is the recording test endpoint in its own
-process (so its CPU is not counted as ours), answering each POST after 20 ms, about what
-API Gateway takes. For each size, ``Fanout.to_room`` runs from one process, as one Lambda
-invocation would, after a warm-up that opens the HTTP pool.
+The connection table is in moto's DynamoDB server, the local DynamoDB emulator
+(``--table emulator``), or any DynamoDB emulator on loopback (``--table-endpoint``). The
+@connections endpoint runs in its own process (so its CPU is not counted as ours) and
+answers each POST after 20 ms, about what API Gateway takes: by default the asyncio
+stand-in ``bench/fast_connections_endpoint.py``, which costs the machine little CPU per
+post (as API Gateway costs a Lambda none), or the recording test endpoint with
+``--endpoint recording``. For each size, ``Fanout.to_room`` runs from one process, as one
+Lambda invocation would, after a warm-up that opens the HTTP connections.
 
 Each call is cut in two phases, because an emulator's Query time says nothing of
 DynamoDB's: the **Query phase** (time spent fetching room pages, and the CPU of that
@@ -14,8 +17,9 @@ the next page; "post phase net" subtracts the Query time that fell inside it. Th
 budget for 1,000 recipients is judged on the whole call with ``--judge whole`` (a table
 emulator as fast as DynamoDB), and by default on the post phase net of Query time.
 
-    .venv/bin/python -m bench.fanout [--client lean|botocore] [--workers 128]
-        [--sizes 10,100,1000,10000] [--runs 3] [--judge post|whole] [--table-endpoint URL]
+    .venv/bin/python -m bench.fanout [--client lean|botocore] [--workers 64]
+        [--connections 256] [--sizes 10,100,1000,10000] [--runs 3] [--judge post|whole]
+        [--table moto|emulator | --table-endpoint URL] [--endpoint fast|recording]
 """
 
 from __future__ import annotations
@@ -47,11 +51,11 @@ from chatflow.ws.connections import (  # noqa: E402
     meta_item,
     subscription_items,
 )
-from chatflow.ws.fanout import Fanout  # noqa: E402
+from chatflow.ws.fanout import DEFAULT_CONNECTIONS, Fanout  # noqa: E402
 from chatflow.ws.fanout_jobs import OutboundMessage  # noqa: E402
 from chatflow.ws.gateway import ConnectionsApi, PostOutcome  # noqa: E402
 from chatflow.ws.lean_gateway import build_connections_api  # noqa: E402
-from local.services import MotoDynamoDB  # noqa: E402
+from local.services import LocalDynamoDB, MotoDynamoDB  # noqa: E402
 
 BUDGET_SIZE = 1000
 BUDGET_SECONDS = 0.250
@@ -153,15 +157,16 @@ def load_room(table: ConnectionTable, room: str, size: int) -> None:
     batch_write(table.client, table.name, requests)  # type: ignore[arg-type]
 
 
-def start_endpoint() -> tuple[subprocess.Popen[str], str]:
+ENDPOINTS = {
+    "fast": "bench.fast_connections_endpoint",
+    "recording": "tests.helpers.connections_endpoint",
+}
+
+
+def start_endpoint(kind: str) -> tuple[subprocess.Popen[str], str]:
+    """The @connections stand-in in a child process, and its URL."""
     process = subprocess.Popen(  # noqa: S603
-        [
-            sys.executable,
-            "-m",
-            "tests.helpers.connections_endpoint",
-            "--delay-ms",
-            str(POST_DELAY_MS),
-        ],
+        [sys.executable, "-m", ENDPOINTS[kind], "--delay-ms", str(POST_DELAY_MS)],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         text=True,
@@ -242,11 +247,29 @@ def print_row(row: Row) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--client", choices=("lean", "botocore"), default="lean")
-    parser.add_argument("--workers", type=int, default=128, help="posting threads = pool size")
+    parser.add_argument("--workers", type=int, default=64, help="posting threads = pool size")
     parser.add_argument("--sizes", default="10,100,1000,10000")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--judge", choices=("post", "whole"), default="post")
     parser.add_argument("--table-endpoint", default="", help="a DynamoDB emulator on loopback")
+    parser.add_argument(
+        "--table",
+        choices=("moto", "emulator"),
+        default="moto",
+        help="without --table-endpoint: start moto or the local DynamoDB emulator (local/dynamo)",
+    )
+    parser.add_argument(
+        "--endpoint",
+        choices=sorted(ENDPOINTS),
+        default="fast",
+        help="the @connections stand-in: fast (asyncio) or the recording test endpoint",
+    )
+    parser.add_argument(
+        "--connections",
+        type=int,
+        default=DEFAULT_CONNECTIONS,
+        help="HTTP connections in flight for the lean client's post_many",
+    )
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     os.environ.update(
@@ -254,15 +277,15 @@ def main() -> int:
         AWS_SECRET_ACCESS_KEY="bench",  # noqa: S106 - dummy, loopback only
         AWS_DEFAULT_REGION="us-east-1",
     )
-    endpoint, url = start_endpoint()
+    endpoint, url = start_endpoint(args.endpoint)
     results: dict[int, Row] = {}
     with ExitStack() as stack:
         table_endpoint = args.table_endpoint
         if not table_endpoint:
-            tmp = stack.enter_context(tempfile.TemporaryDirectory())
-            moto = stack.enter_context(MotoDynamoDB(Path(tmp), None))
-            assert isinstance(moto, MotoDynamoDB)
-            table_endpoint = moto.endpoint
+            tmp = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+            server = MotoDynamoDB(tmp, None) if args.table == "moto" else LocalDynamoDB(tmp, None)
+            stack.enter_context(server)
+            table_endpoint = server.endpoint
         import boto3
 
         client = boto3.client("dynamodb", endpoint_url=table_endpoint, region_name="us-east-1")
@@ -272,11 +295,16 @@ def main() -> int:
         table.phases = Phases()
         api = build_connections_api(args.client, url, "us-east-1", args.workers)
         timed = TimedBulkApi if hasattr(api, "post_many") else TimedApi
-        fanout = Fanout(table, timed(api, Phases()), max_workers=args.workers)
-        load_room(table, "warmup", args.workers * 2)
-        measure(fanout, table, "warmup", args.workers * 2, 1)  # opens the pool's connections
+        connections = args.connections
+        fanout = Fanout(
+            table, timed(api, Phases()), max_workers=args.workers, connections=connections
+        )
+        warm = 2 * max(args.workers, connections)
+        load_room(table, "warmup", warm)
+        measure(fanout, table, "warmup", warm, 1)  # opens the pool's connections
         print(
             f"client={args.client}, max_workers = pool = {args.workers}, "
+            f"post_many connections = {connections}, endpoint = {args.endpoint}, "
             f"{POST_DELAY_MS} ms per POST, median of {args.runs}, "
             f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}"
         )

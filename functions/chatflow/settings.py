@@ -44,6 +44,9 @@ class Settings(BaseSettings):
     max_message_chars: PositiveInt = 4000
     bcrypt_rounds: Annotated[int, Field(ge=4, le=16)] = 12
     fanout_inline_max: PositiveInt = 1000
+    # posts in flight from one invocation (keep-alive connections; Lambda allows 1,024
+    # file descriptors): docs/benchmarks.md "Fan-out"
+    fanout_connections: Annotated[int, Field(ge=1, le=900)] = 256
     fanout_queue_url: str = ""
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     db_pool_max: Annotated[int, Field(ge=0)] = 0

@@ -177,18 +177,38 @@ def test_remove_subscription_deletes_both_items(conn_table: ConnectionTable) -> 
 def test_room_subscriptions_pages_with_one_query_each(
     conn_table: ConnectionTable, dynamodb: DynamoDBClient
 ) -> None:
+    """Room pages are read by the lean client, one Query each, none through botocore."""
     connect(conn_table, "c1")
     for n in range(7):
         conn_table.add_subscription(room_sub("c1", f"s{n}"), expires_at=EXPIRES_AT)
-    queries: list[str] = []
-    dynamodb.meta.events.register("before-call.dynamodb.Query", lambda **_: queries.append("q"))
+    botocore_queries: list[str] = []
+    dynamodb.meta.events.register(
+        "before-call.dynamodb.Query", lambda **_: botocore_queries.append("q")
+    )
+    before = conn_table.reader.requests
     try:
         pages = list(conn_table.room_subscriptions("r1", page_size=3))
     finally:
         dynamodb.meta.events.unregister("before-call.dynamodb.Query")
     assert [len(p) for p in pages] == [3, 3, 1]
-    assert len(queries) == len(pages)
+    assert conn_table.reader.requests - before == len(pages)
+    assert botocore_queries == []
     assert sorted(s.subscription_id for p in pages for s in p) == [f"s{n}" for n in range(7)]
+
+
+def test_room_pages_read_lean_equal_botocores(
+    conn_table: ConnectionTable, dynamodb: DynamoDBClient
+) -> None:
+    """The lean Query gives the items botocore gives, page for page."""
+    for cid in ("c1", "c2=", "c3+/"):
+        connect(conn_table, cid)
+        for n in range(3):
+            conn_table.add_subscription(room_sub(cid, f"s{n}"), expires_at=EXPIRES_AT)
+    table = conn_table.name
+    botocore_reads = ConnectionTable(table, dynamodb, lean_reads=False)
+    lean = list(conn_table.room_subscriptions("r1", page_size=4))
+    assert lean == list(botocore_reads.room_subscriptions("r1", page_size=4))
+    assert [len(p) for p in lean] == [4, 4, 1]
 
 
 def test_count_room_subscriptions_stops_early(conn_table: ConnectionTable) -> None:

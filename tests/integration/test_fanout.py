@@ -78,12 +78,9 @@ def test_fanout_to_many_delivers_one_post_per_connection_and_counts_pages(
     for n in range(25):
         subscribe(conn_table, f"c{n:02}", "s1", "s2")  # 50 subscriptions, pairs adjacent
     fanout, _ = make_fanout(conn_table, connections_endpoint, page_size=7)
-    queries: list[int] = []
-    dynamodb.meta.events.register("before-call.dynamodb.Query", lambda **_: queries.append(1))
-    try:
-        stats = fanout.to_room(ROOM, OutboundMessage("m", BODY))
-    finally:
-        dynamodb.meta.events.unregister("before-call.dynamodb.Query")
+    before = conn_table.reader.requests
+    stats = fanout.to_room(ROOM, OutboundMessage("m", BODY))
+    queries = range(conn_table.reader.requests - before)
     delivered = connections_endpoint.delivered()
     assert len(delivered) == 25
     assert all(len(posts) == 1 and len(frames_of(posts[0])) == 2 for posts in delivered.values())
@@ -288,7 +285,7 @@ def test_lean_client_posts_pages_in_bulk_keeping_split_order_and_deleting_gone(
     connections_endpoint.mark_gone("stale")
     keys = Credentials("AKIDEXAMPLE", "secret")
     api = LeanConnectionsApi(connections_endpoint.url, "us-east-1", credentials=lambda: keys)
-    fanout = Fanout(conn_table, api, max_workers=4, page_size=5)
+    fanout = Fanout(conn_table, api, max_workers=4, page_size=5, connections=4)
     stats = fanout.to_room(ROOM, OutboundMessage("m", big))
     delivered = connections_endpoint.delivered()
     posts = delivered["c1"]
@@ -300,6 +297,49 @@ def test_lean_client_posts_pages_in_bulk_keeping_split_order_and_deleting_gone(
     assert conn_table.get_connection("stale") is None
     assert conn_table.get_connection("c1") is not None
     assert api.pool.opened == 0  # no post went through the thread pool's client
-    assert 1 <= api.streams_opened <= 4
+    assert 1 <= api.bulk_opened <= 4
     assert connections_endpoint.max_in_flight <= 4
     api.close()
+
+
+class RecordingBulk:
+    """A bulk poster that delivers everything and records each call's connection ids."""
+
+    def __init__(self) -> None:
+        self.calls: list[list[str]] = []
+
+    def post_many(self, items: list[tuple[str, bytes]], concurrency: int) -> list[PostOutcome]:
+        self.calls.append([cid for cid, _ in items])
+        return [PostOutcome.DELIVERED] * len(items)
+
+    def post(self, cid: str, data: bytes) -> PostOutcome:
+        raise AssertionError("a bulk poster's posts go through post_many")
+
+    def delete(self, cid: str) -> bool:
+        return True
+
+    def exists(self, cid: str) -> bool:
+        return True
+
+
+@pytest.mark.parametrize(
+    ("connections", "page_size", "calls"),
+    [
+        (5, 5, [5]),  # a full page, then an empty last one: one round of posts, not two
+        (5, 10, [5]),
+        (7, 3, [2, 3, 2]),  # the last connection of a page waits for the next page
+    ],
+)
+def test_the_last_page_is_posted_whole(
+    conn_table: ConnectionTable, connections: int, page_size: int, calls: list[int]
+) -> None:
+    for n in range(connections):
+        subscribe(conn_table, f"c{n}", "s1")
+    bulk = RecordingBulk()
+    fanout = Fanout(conn_table, bulk, page_size=page_size, connections=3)
+    stats = fanout.to_room(ROOM, OutboundMessage("m", BODY))
+    assert [len(call) for call in bulk.calls] == calls
+    assert sorted(cid for call in bulk.calls for cid in call) == [
+        f"c{n}" for n in range(connections)
+    ]
+    assert (stats.recipients, stats.posts, stats.failed) == (connections, connections, 0)

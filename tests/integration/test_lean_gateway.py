@@ -15,6 +15,7 @@ from chatflow.ws.connections import ConnectionRecord, ConnectionTable, Subscript
 from chatflow.ws.fanout import Fanout
 from chatflow.ws.fanout_jobs import OutboundMessage
 from chatflow.ws.gateway import PostOutcome
+from chatflow.ws.lean_bulk import HttpConnection
 from chatflow.ws.lean_gateway import (
     Credentials,
     GatewayError,
@@ -216,7 +217,8 @@ def test_fanout_through_the_lean_client_deletes_only_gone_connections(
         conn_table.add_subscription(Subscription(cid, "s", topic, "r1", f"u{n}"), 1_700_007_800)
     endpoint.mark_gone("c07=")
     api = lean(endpoint.url, max_pool_connections=8)
-    stats = Fanout(conn_table, api, max_workers=8).to_room("r1", OutboundMessage("m", "{}"))
+    fanout = Fanout(conn_table, api, max_workers=8, connections=8)
+    stats = fanout.to_room("r1", OutboundMessage("m", "{}"))
     assert (stats.recipients, stats.posts, stats.gone, stats.failed) == (30, 30, 1, 0)
     assert len(endpoint.delivered()) == 29
     assert conn_table.get_connection("c07=") is None
@@ -304,7 +306,7 @@ def test_post_many_uses_at_most_concurrency_connections_and_keeps_them(
     api = lean(endpoint.url)
     items = [(f"c{n}", b"x") for n in range(200)]
     assert api.post_many(items, concurrency=4) == [PostOutcome.DELIVERED] * 200
-    assert 1 <= endpoint.tcp_connections == api.streams_opened <= 4
+    assert 1 <= endpoint.tcp_connections == api.bulk_opened <= 4
     assert endpoint.max_in_flight <= 4
     opened = endpoint.tcp_connections
     assert api.post_many(items, concurrency=4) == [PostOutcome.DELIVERED] * 200
@@ -326,22 +328,22 @@ def test_post_many_replaces_a_connection_the_server_closed() -> None:
     with counting(idle_timeout=0.05) as endpoint:
         api = lean(endpoint.url)
         assert api.post_many([("c1", b"a")], 1) == [PostOutcome.DELIVERED]
-        [(reader, _)] = api.streams
+        [conn] = api.bulk_idle
         for _ in range(200):  # until the server has closed its end
-            if _closed_by_peer_stream(api, reader):
+            if _closed_by_peer_stream(api, conn):
                 break
             time.sleep(0.01)
         assert api.post_many([("c1", b"b")], 1) == [PostOutcome.DELIVERED]
         assert endpoint.delivered() == {"c1": [b"a", b"b"]}
-        assert (api.streams_opened, endpoint.tcp_connections, api.stats.failed) == (2, 2, 0)
+        assert (api.bulk_opened, endpoint.tcp_connections, api.stats.failed) == (2, 2, 0)
         api.close()
 
 
-def _closed_by_peer_stream(api: LeanConnectionsApi, reader: Any) -> bool:
+def _closed_by_peer_stream(api: LeanConnectionsApi, conn: HttpConnection) -> bool:
     """Whether the loop, run briefly, has seen the server close the idle connection."""
     assert api._loop is not None
     api._loop.run_until_complete(asyncio.sleep(0.001))
-    return bool(reader.at_eof())
+    return not conn.usable
 
 
 def test_post_many_unfinished_at_the_total_timeout_is_failed(endpoint: CountingEndpoint) -> None:
@@ -349,7 +351,7 @@ def test_post_many_unfinished_at_the_total_timeout_is_failed(endpoint: CountingE
     api = lean(endpoint.url, bulk_timeout=0.05)
     assert api.post_many([("c1", b"x"), ("c2", b"y")], 1) == [PostOutcome.FAILED] * 2
     assert (api.stats.posts, api.stats.failed, api.stats.delivered) == (1, 2, 0)
-    assert api.streams == []  # the interrupted connection is not reused
+    assert api.bulk_idle == []  # the interrupted connection is not reused
 
 
 def test_post_many_inside_a_running_loop_posts_on_threads(endpoint: CountingEndpoint) -> None:
@@ -360,5 +362,16 @@ def test_post_many_inside_a_running_loop_posts_on_threads(endpoint: CountingEndp
 
     assert asyncio.run(inside()) == [PostOutcome.DELIVERED] * 3
     assert endpoint.delivered() == {"c1": [b"a", b"c"], "c2": [b"b"]}
-    assert (api.streams_opened, api.stats.posts) == (0, 3)
+    assert (api.bulk_opened, api.stats.posts) == (0, 3)
     assert 1 <= api.pool.opened <= 2
+
+
+def test_post_many_late_answer_fails_after_the_read_timeout_unretried(
+    endpoint: CountingEndpoint,
+) -> None:
+    endpoint.delay = 0.4
+    api = lean(endpoint.url, read_timeout=0.05, bulk_timeout=5.0)
+    assert api.post_many([("c1", b"x")], 1) == [PostOutcome.FAILED]
+    assert endpoint.attempts["c1"] == 1  # written: it may arrive, so it is not sent again
+    assert (api.stats.posts, api.stats.failed, api.stats.retries) == (1, 1, 0)
+    assert api.bulk_idle == []  # an answer may still come on it: not reused

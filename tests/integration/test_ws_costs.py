@@ -42,11 +42,16 @@ def counting(world: World, monkeypatch: pytest.MonkeyPatch) -> Iterator[Counter[
     events = world.runtime.table.client.meta.events
     events.register("before-call.dynamodb", aws_call)
     before = world.endpoint.summary()["attempts"]
+    reader = world.runtime.table.reader  # room pages: the lean Query, not botocore
+    lean_before = reader.requests
     try:
         yield counts
     finally:
         events.unregister("before-call.dynamodb", aws_call)
         counts["posts"] = world.endpoint.summary()["attempts"] - before
+        lean_queries = reader.requests - lean_before
+        counts["dynamodb"] += lean_queries
+        counts["dynamodb.Query"] += lean_queries
 
 
 def test_a_heartbeat_costs_one_redis_round_trip(

@@ -140,3 +140,27 @@ def test_credentials_from_the_lambda_environment() -> None:
     assert env_credentials({"AWS_ACCESS_KEY_ID": "A"}) is None
     assert KEY.secret_key not in repr(KEY)
     assert SESSION.token is not None and SESSION.token not in repr(SESSION)
+
+
+@pytest.mark.parametrize("credentials", [KEY, SESSION], ids=["key", "session-token"])
+@pytest.mark.parametrize("host", ["dynamodb.eu-west-1.amazonaws.com", "127.0.0.1:8000"])
+def test_dynamodb_signature_with_its_headers_equals_botocore(
+    credentials: Credentials, host: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The lean Query signs Content-Type and X-Amz-Target too, as botocore does."""
+    monkeypatch.setattr(botocore.auth, "get_current_datetime", lambda: NOW.replace(tzinfo=None))
+    body = b'{"TableName":"t","KeyConditionExpression":"pk = :pk"}'
+    extra = (
+        ("Content-Type", "application/x-amz-json-1.0"),
+        ("X-Amz-Target", "DynamoDB_20120810.Query"),
+    )
+    scheme = "http" if host.startswith("127.") else "https"
+    request = AWSRequest(method="POST", url=f"{scheme}://{host}/", data=body, headers=dict(extra))
+    creds = botocore.credentials.Credentials(
+        credentials.access_key, credentials.secret_key, credentials.token
+    )
+    botocore.auth.SigV4Auth(creds, "dynamodb", "eu-west-1").add_auth(request)
+    signer = SigV4Signer("eu-west-1", "dynamodb")
+    ours = dict(signer.headers("POST", host, "/", body, credentials, EPOCH, extra))
+    assert ours["Authorization"] == request.headers["Authorization"]
+    assert "content-type;host;x-amz-date" in ours["Authorization"]

@@ -29,6 +29,11 @@ from chatflow.ws.gateway import ConnectionsApi, PostOutcome
 
 MESSAGE_BYTES_MAX = 128 * 1024  # API Gateway WebSocket message limit
 DEFAULT_PAGE_SIZE = 1000
+DEFAULT_CONNECTIONS = 256
+"""HTTP connections in flight for a bulk poster. A post waits on API Gateway far longer
+than it costs in CPU (about 20 ms against a fraction of a millisecond), so a page of 1,000
+needs a few hundred in flight to be latency-bound by a few round trips rather than by
+1,000 / connections of them (docs/benchmarks.md, "Fan-out")."""
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +106,10 @@ class Fanout:
         *,
         page_size: int = DEFAULT_PAGE_SIZE,
         message_limit: int = MESSAGE_BYTES_MAX,
+        connections: int = DEFAULT_CONNECTIONS,
     ) -> None:
+        """``max_workers`` sizes the posting threads (clients without ``post_many``);
+        ``connections`` is how many posts a bulk poster keeps in flight."""
         self.table = table
         self.api = api
         self.inline_max = inline_max
@@ -109,6 +117,7 @@ class Fanout:
         self.page_size = page_size
         self.message_limit = message_limit
         self.max_workers = max_workers
+        self.connections = max(1, connections)
         self._bulk = api if isinstance(api, BulkPoster) else None
         self._executor = shared_executor(max_workers)
 
@@ -163,21 +172,31 @@ class Fanout:
     def _stream(
         self, pages: Iterator[list[Subscription]], render: Render, stats: FanoutStats
     ) -> FanoutStats:
-        """Render and submit each page as it arrives; a connection's subscriptions that end
-        a page are held back so they go out with the rest of them from the next page."""
+        """Render and submit each page as it arrives.
+
+        A connection's subscriptions that end a page are held back so they go out with the
+        rest of them from the next page. The next page is fetched before a page is posted:
+        when it is the last (often empty: a full page of ``Limit`` items still has a
+        ``LastEvaluatedKey``), nothing is held back, and the page goes out in one round of
+        posts rather than two.
+        """
         futures: list[Future[tuple[str, list[PostOutcome]]]] = []
         held: list[Subscription] = []
-        for page in pages:
+        page = next(pages, None)
+        while page is not None:
+            following = next(pages, None)
+            while following == []:  # an empty page adds nothing: look past it
+                following = next(pages, None)
             subs = held + page
-            if not subs:
-                continue
             cut = len(subs)
-            last = subs[-1].connection_id
-            while cut > 0 and subs[cut - 1].connection_id == last:
-                cut -= 1
+            if following is not None and subs:
+                last = subs[-1].connection_id
+                while cut > 0 and subs[cut - 1].connection_id == last:
+                    cut -= 1
             ready, held = subs[:cut], subs[cut:]
-            futures += self._submit_rendered(ready, render, stats)
-        futures += self._submit_rendered(held, render, stats)
+            if ready:
+                futures += self._submit_rendered(ready, render, stats)
+            page = following
         self._collect(futures, stats)
         return stats
 
@@ -206,7 +225,7 @@ class Fanout:
         if not items:
             return []
         try:
-            outcomes = api.post_many(items, self.max_workers)
+            outcomes = api.post_many(items, self.connections)
         except Exception:
             log.exception("bulk post failed")
             outcomes = [PostOutcome.FAILED] * len(items)

@@ -41,7 +41,6 @@ import re
 import select
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -54,6 +53,7 @@ if TYPE_CHECKING:
     import ssl
 
     from chatflow.ws.gateway import ConnectionsApi
+    from chatflow.ws.lean_bulk import HttpConnection
 
 SERVICE = "execute-api"
 ALGORITHM = "AWS4-HMAC-SHA256"
@@ -140,15 +140,23 @@ class SigV4Signer:
         body: bytes,
         credentials: Credentials,
         now: float,
+        extra: Sequence[tuple[str, str]] = (),
     ) -> list[tuple[str, str]]:
-        """The headers that sign the request: Host, X-Amz-Date, the token, Authorization."""
+        """The headers that sign the request: Host, X-Amz-Date, the token, Authorization.
+
+        ``extra`` are further headers the request carries and the signature covers (such
+        as DynamoDB's ``Content-Type`` and ``X-Amz-Target``); they are not returned.
+        """
         stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(now))
         day = stamp[:8]
-        canonical_headers = f"host:{host}\nx-amz-date:{stamp}\n"
-        signed = "host;x-amz-date"
+        signed_fields = [("host", host), ("x-amz-date", stamp)]
         if credentials.token:
-            canonical_headers += f"x-amz-security-token:{credentials.token}\n"
-            signed += ";x-amz-security-token"
+            signed_fields.append(("x-amz-security-token", credentials.token))
+        if extra:
+            signed_fields += [(name.lower(), " ".join(value.split())) for name, value in extra]
+            signed_fields.sort()
+        canonical_headers = "".join(f"{name}:{value}\n" for name, value in signed_fields)
+        signed = ";".join(name for name, _ in signed_fields)
         payload = hashlib.sha256(body).hexdigest() if body else EMPTY_SHA256
         canonical = "\n".join((method, canonical_uri(path), "", canonical_headers, signed, payload))
         scope = f"{day}/{self.region}/{self.service}/aws4_request"
@@ -315,8 +323,9 @@ class Answer:
 class _Reader:
     """Buffered reads from ``recv``; a closed connection before the end is an error."""
 
-    def __init__(self, recv: Callable[[int], bytes]) -> None:
+    def __init__(self, recv: Callable[[int], bytes], body_max: int = BODY_MAX) -> None:
         self._recv = recv
+        self.body_max = body_max
         self.buf = b""
 
     def _fill(self) -> None:
@@ -334,18 +343,20 @@ class _Reader:
         return out
 
     def exactly(self, size: int) -> bytes:
-        if size > BODY_MAX:
+        if size > self.body_max:
             raise ProtocolError(f"answer body of {size} bytes")
         while len(self.buf) < size:
             self._fill()
         out, self.buf = self.buf[:size], self.buf[size:]
         return out
 
-    def to_end(self) -> None:
+    def to_end(self) -> bytes:
         while chunk := self._recv(65536):
-            if len(self.buf) + len(chunk) > BODY_MAX:
+            if len(self.buf) + len(chunk) > self.body_max:
                 raise ProtocolError("answer body too long")
             self.buf += chunk
+        out, self.buf = self.buf, b""
+        return out
 
 
 def parse_head(head: bytes) -> tuple[int, dict[str, str], bool]:
@@ -370,24 +381,38 @@ def read_answer(recv: Callable[[int], bytes], method: str) -> Answer:
     that the connection is ready for the next request, then dropped: only the status and
     ``x-amzn-ErrorType`` matter to the @connections API.
     """
-    reader = _Reader(recv)
+    return read_response(recv, method)[0]
+
+
+def read_response(
+    recv: Callable[[int], bytes], method: str, body_max: int = BODY_MAX
+) -> tuple[Answer, dict[str, str], bytes]:
+    """:func:`read_answer`, also giving the lower-cased header fields and the body."""
+    reader = _Reader(recv, body_max)
     status, headers, reusable = parse_head(reader.until(b"\r\n\r\n", HEAD_MAX))
+    body = b""
     if method == "HEAD" or status < 200 or status in (204, 304):
         pass
     elif "chunked" in headers.get("transfer-encoding", "").lower():
+        chunks: list[bytes] = []
+        total = 0
         while size := int(reader.until(b"\r\n", 1024).split(b";")[0], 16):
-            reader.exactly(size + 2)
+            total += size
+            if total > body_max:
+                raise ProtocolError("answer body too long")
+            chunks.append(reader.exactly(size + 2)[:-2])
         while reader.until(b"\r\n", HEAD_MAX):  # trailer fields, up to an empty line
             pass
+        body = b"".join(chunks)
     elif "content-length" in headers:
-        reader.exactly(int(headers["content-length"]))
+        body = reader.exactly(int(headers["content-length"]))
     else:
-        reader.to_end()
+        body = reader.to_end()
         reusable = False
     if status < 200 or reader.buf:  # an interim answer or bytes nobody asked for
         reusable = False
     error = headers.get("x-amzn-errortype", "").split(":", 1)[0]
-    return Answer(status, error, reusable)
+    return Answer(status, error, reusable), headers, body
 
 
 def request_bytes(method: str, path: str, headers: list[tuple[str, str]], body: bytes) -> bytes:
@@ -450,8 +475,8 @@ class LeanConnectionsApi:
         # invocations reuse them); the loop runs only inside post_many, one caller at a time
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_lock = threading.Lock()
-        self.streams: list[Stream] = []
-        self.streams_opened = 0
+        self.bulk_idle: list[HttpConnection] = []
+        self.bulk_opened = 0
         self.pool = ConnectionPool(
             parts.scheme,
             parts.hostname,
@@ -515,7 +540,9 @@ class LeanConnectionsApi:
         try:
             if self._loop is None or self._loop.is_closed():
                 self._loop = asyncio.new_event_loop()
-            return self._loop.run_until_complete(_Bulk(self, items, concurrency).run())
+            from chatflow.ws.lean_bulk import Bulk
+
+            return self._loop.run_until_complete(Bulk(self, items, concurrency).run())
         finally:
             self._loop_lock.release()
 
@@ -545,8 +572,10 @@ class LeanConnectionsApi:
         )
         return request_bytes(method, path, headers, body)
 
-    async def _open_stream(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-        """A new connection for the event loop (TLS for https); raises OSError/TimeoutError."""
+    async def _open_bulk_connection(self) -> HttpConnection:
+        """A new connection for ``post_many`` (TLS for https); raises OSError/TimeoutError."""
+        from chatflow.ws.lean_bulk import HttpConnection
+
         tls: ssl.SSLContext | None = None
         if self._scheme == "https":
             if self._tls is None:
@@ -555,12 +584,17 @@ class LeanConnectionsApi:
                 self._tls = ssl.create_default_context()
             tls = self._tls
         port = self._port or (443 if tls is not None else 80)
-        stream = await asyncio.wait_for(
-            asyncio.open_connection(self._hostname, port, ssl=tls, limit=HEAD_MAX),
-            self._connect_timeout,
-        )
-        self.streams_opened += 1
-        return stream
+        loop = asyncio.get_running_loop()
+        async with asyncio.timeout(self._connect_timeout):
+            _, conn = await loop.create_connection(
+                lambda: HttpConnection(loop, self._read_timeout),
+                self._hostname,
+                port,
+                ssl=tls,
+                server_hostname=self._hostname if tls is not None else None,
+            )
+        self.bulk_opened += 1
+        return conn
 
     def delete(self, cid: str) -> bool:
         """Close the connection (kick, DISCONNECT); False when it was already gone."""
@@ -573,9 +607,9 @@ class LeanConnectionsApi:
     def close(self) -> None:
         self.pool.close()
         with self._loop_lock:
-            streams, self.streams = self.streams, []
-            for _, writer in streams:
-                writer.close()
+            idle, self.bulk_idle = self.bulk_idle, []
+            for conn in idle:
+                conn.close()
             if self._loop is not None:
                 self._loop.run_until_complete(asyncio.sleep(0))  # let the transports close
                 self._loop.close()
@@ -627,153 +661,6 @@ def _groups(items: Sequence[tuple[str, bytes]]) -> list[list[int]]:
     for index, (cid, _) in enumerate(items):
         groups.setdefault(cid, []).append(index)
     return list(groups.values())
-
-
-# --------------------------------------------------------------------------- bulk posts
-
-
-Stream = tuple[asyncio.StreamReader, asyncio.StreamWriter]
-
-
-async def read_answer_async(reader: asyncio.StreamReader, method: str) -> Answer:
-    """:func:`read_answer` for an asyncio stream (whose ``limit`` bounds each line)."""
-    status, headers, reusable = parse_head((await reader.readuntil(b"\r\n\r\n"))[:-4])
-    if method == "HEAD" or status < 200 or status in (204, 304):
-        pass
-    elif "chunked" in headers.get("transfer-encoding", "").lower():
-        total = 0
-        while size := int((await reader.readuntil(b"\r\n"))[:-2].split(b";")[0], 16):
-            total += size
-            if total > BODY_MAX:
-                raise ProtocolError("answer body too long")
-            await reader.readexactly(size + 2)
-        while await reader.readuntil(b"\r\n") != b"\r\n":  # trailer fields
-            pass
-    elif "content-length" in headers:
-        size = int(headers["content-length"])
-        if size > BODY_MAX:
-            raise ProtocolError(f"answer body of {size} bytes")
-        await reader.readexactly(size)
-    else:
-        total = 0
-        while chunk := await reader.read(65536):
-            total += len(chunk)
-            if total > BODY_MAX:
-                raise ProtocolError("answer body too long")
-        reusable = False
-    if status < 200:
-        reusable = False
-    error = headers.get("x-amzn-errortype", "").split(":", 1)[0]
-    return Answer(status, error, reusable)
-
-
-class _Bulk:
-    """One :meth:`LeanConnectionsApi.post_many` call: workers sharing a queue of connections.
-
-    Each worker owns at most one HTTP connection (an idle one kept from an earlier call, or
-    one opened when it first needs it) and takes one connection's items at a time; one
-    request is in flight per HTTP connection. All of it runs on one event loop, so the queue
-    and the counters need no lock; the counters go to :class:`GatewayStats` in one update at
-    the end.
-    """
-
-    def __init__(
-        self, api: LeanConnectionsApi, items: Sequence[tuple[str, bytes]], concurrency: int
-    ) -> None:
-        self.api = api
-        self.items = items
-        self.outcomes: list[PostOutcome | None] = [None] * len(items)
-        groups = _groups(items)
-        self.work = deque(groups)
-        self.size = max(1, min(concurrency, len(groups)))
-        self.counts = dict.fromkeys(("posts", "retries", "delivered", "gone", "failed"), 0)
-
-    async def run(self) -> list[PostOutcome]:
-        timeout = self.api._bulk_timeout
-        for _ in range(2):  # let the loop read what came while it was stopped (EOFs)
-            await asyncio.sleep(0)
-        workers = [asyncio.create_task(self._worker()) for _ in range(self.size)]
-        try:
-            async with asyncio.timeout(timeout):
-                await asyncio.gather(*workers)
-        except TimeoutError:
-            log.warning("bulk post unfinished after %.1f s", timeout)
-        finally:
-            for worker in workers:
-                worker.cancel()
-            await asyncio.gather(*workers, return_exceptions=True)
-        unfinished = self.outcomes.count(None)
-        self.counts["failed"] += unfinished
-        self.api.stats.add(**self.counts)
-        return [PostOutcome.FAILED if o is None else o for o in self.outcomes]
-
-    async def _worker(self) -> None:
-        stream = self.api.streams.pop() if self.api.streams else None
-        try:
-            while self.work:
-                group = self.work.popleft()
-                for n, index in enumerate(group):
-                    outcome, stream = await self._post(index, stream)
-                    self.outcomes[index] = outcome
-                    if outcome is PostOutcome.GONE:
-                        for rest in group[n + 1 :]:
-                            self.outcomes[rest] = PostOutcome.GONE
-                        break
-        except BaseException:  # cancelled by the total timeout: mid-exchange, maybe
-            if stream is not None:
-                stream[1].close()
-            raise
-        if stream is not None:
-            self.api.streams.append(stream)
-
-    async def _post(self, index: int, stream: Stream | None) -> tuple[PostOutcome, Stream | None]:
-        cid, data = self.items[index]
-        api = self.api
-        attempt = 0
-        while True:
-            self.counts["posts"] += 1
-            outcome, retryable, stream = await self._attempt(
-                api._request("POST", cid, data), stream
-            )
-            if not retryable or attempt + 1 >= api._attempts:
-                break
-            self.counts["retries"] += 1
-            await asyncio.sleep(api._backoff * 2**attempt * random.uniform(0.5, 1.5))  # noqa: S311
-            attempt += 1
-        self.counts[outcome.value] += 1
-        return outcome, stream
-
-    async def _attempt(
-        self, request: bytes, stream: Stream | None
-    ) -> tuple[PostOutcome, bool, Stream | None]:
-        """One exchange: the outcome, whether to retry, and the stream to use next."""
-        if stream is not None and (stream[0].at_eof() or stream[1].is_closing()):
-            stream[1].close()
-            stream = None
-        if stream is None:
-            try:
-                stream = await self.api._open_stream()
-            except (OSError, TimeoutError):
-                return PostOutcome.FAILED, True, None
-        reader, writer = stream
-        try:
-            writer.write(request)
-            # asyncio.timeout, not wait_for: no extra task per exchange (about a third of the
-            # event loop's work per post at 1,000 posts).
-            async with asyncio.timeout(self.api._read_timeout):
-                answer = await read_answer_async(reader, "POST")
-        except asyncio.CancelledError:  # the total timeout: the caller counts it FAILED
-            writer.close()
-            raise
-        except Exception:  # written, then no answer: it may have been delivered
-            writer.close()
-            log.warning("post to connection failed after sending", exc_info=True)
-            return PostOutcome.FAILED, False, None
-        if not answer.reusable:
-            writer.close()
-            stream = None
-        outcome, retryable = classify(answer.status, answer.error_type)
-        return outcome, retryable, stream
 
 
 def build_connections_api(

@@ -178,10 +178,16 @@ def build_runtime(settings: Settings, api: ConnectionsApi | None = None) -> Runt
         if settings.fanout_queue_url
         else None
     )
-    # 64 posts in flight measured best: posting is CPU-bound under the GIL, and more
-    # threads only add contention (docs/benchmarks.md, "Fan-out").
+    # 64 posting threads measured best for clients without post_many (more threads only
+    # add GIL contention); the lean client's post_many keeps fanout_connections posts in
+    # flight from one event loop (docs/benchmarks.md, "Fan-out").
     fanout = Fanout(
-        table, gateway, max_workers=64, inline_max=settings.fanout_inline_max, queue=queue
+        table,
+        gateway,
+        max_workers=64,
+        inline_max=settings.fanout_inline_max,
+        queue=queue,
+        connections=settings.fanout_connections,
     )
     cache = open_redis(settings.redis_url, settings.redis_cluster)
     presence = PresenceWriter(cache, ttl_ms=settings.presence_ttl_seconds * 1000)
