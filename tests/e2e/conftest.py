@@ -27,21 +27,29 @@ IDLE_TIMEOUT = 10
 OPTIONS = ("--idle-timeout", str(IDLE_TIMEOUT), "--faults")
 # Clients are asked for heart-beats well inside the idle timeout, and the many sign-ups of
 # one test session (all from 127.0.0.1) stay under the auth limit; the limits themselves
-# are tested at integration level.
-ENVIRONMENT = {"HEARTBEAT_MS": str(IDLE_TIMEOUT * 1000 // 3), "RATE_AUTH_BURST": "500"}
+# are tested at integration level. A small replay limit lets the browser test miss more
+# than one replay carries with a few dozen messages.
+REPLAY_MAX = 20
+ENVIRONMENT = {
+    "HEARTBEAT_MS": str(IDLE_TIMEOUT * 1000 // 3),
+    "RATE_AUTH_BURST": "500",
+    "REPLAY_MAX": str(REPLAY_MAX),
+}
 
 
 @dataclass
 class RunningStack(StackProcess):
     """The session's stack, and every process it started (for the no-orphans check)."""
 
-    started_pids: set[int] = field(default_factory=set)
+    # psutil.Process objects, not pids: pids wrap around (32,768 here) within a session,
+    # and a recycled pid must not count as a process the stack left running.
+    started: dict[int, psutil.Process] = field(default_factory=dict)
 
     def descendants(self) -> set[int]:
         """Every process the stack runs now (services, workers), remembered for teardown."""
-        children = {p.pid for p in psutil.Process(self.pid).children(recursive=True)}
-        self.started_pids |= children
-        return children
+        children = psutil.Process(self.pid).children(recursive=True)
+        self.started.update((p.pid, p) for p in children)
+        return {p.pid for p in children}
 
     def stop(self, timeout: float = 90.0) -> int | None:
         """SIGTERM, as Ctrl-C; then nothing the stack started may be left running."""
@@ -49,18 +57,20 @@ class RunningStack(StackProcess):
         status = super().stop(timeout)
         assert status == 0, f"the stack exited with {status}"
         deadline = time.monotonic() + 10
-        while (alive := {pid for pid in self.started_pids if _alive(pid)}) and (
+        while (alive := {pid for pid, p in self.started.items() if _alive(p)}) and (
             time.monotonic() < deadline
         ):
             time.sleep(0.1)
         assert alive == set(), f"processes left running: {alive}"
+        self.started.clear()  # all gone: a restart starts a new list
         assert not (self.state_dir / "endpoints.json").exists()
         return status
 
 
-def _alive(pid: int) -> bool:
+def _alive(process: psutil.Process) -> bool:
+    """Still running (``is_running`` also checks the start time, so a reused pid is not it)."""
     try:
-        return bool(psutil.Process(pid).status() != psutil.STATUS_ZOMBIE)
+        return bool(process.is_running() and process.status() != psutil.STATUS_ZOMBIE)
     except psutil.NoSuchProcess:
         return False
 
