@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 
 from chatflow.stomp import Frame
+from tests.helpers.api import TestUser
 from tests.integration.ws_world import World, bodies
 
 
@@ -325,3 +327,48 @@ def test_deleted_room_ends_every_subscription_on_every_device(world: World) -> N
         subs = world.runtime.table.connection_subscriptions(device.connection_id)
         assert [s.destination for s in subs] == ["/user/queue/notifications"]
     assert list(world.runtime.table.room_subscriptions(room, 100)) in ([], [[]])
+
+
+def _named(world: World, display_name: str) -> TestUser:
+    username = f"u{uuid.uuid4().hex[:10]}"
+    response = world.api.call(
+        "POST",
+        "/api/auth/register",
+        json={
+            "username": username,
+            "password": "correct horse battery",
+            "displayName": display_name,
+        },
+    )
+    assert response.status_code == 201, response.text
+    body = response.json()
+    return TestUser(body["user"]["id"], username, body["accessToken"])
+
+
+def test_presence_and_typing_show_the_display_name(world: World) -> None:
+    alice, bob = _named(world, "Alice Liddell"), world.api.user()
+    room = world.api.room(bob)
+    world.api.call("POST", f"/api/rooms/{room}/join", alice)
+    watcher = world.open(bob)
+    world.subscribe(watcher, room)
+    watcher.receive()
+
+    a = world.open(alice)  # a ticket: the identity comes through the authorizer context
+    world.subscribe(a, room)
+    [online] = bodies(watcher.receive(), "presence")
+    assert online["user"] == {
+        "id": alice.id,
+        "username": alice.username,
+        "displayName": "Alice Liddell",
+    }
+    a.receive()
+    a.send("SEND", {"destination": f"/app/rooms/{room}/typing"}, "{}")
+    [typing] = bodies(watcher.receive(), "typing")
+    assert typing["user"]["displayName"] == "Alice Liddell"
+    # without a display name the username stands in, as before
+    b_typing = world.open(bob)
+    world.subscribe(b_typing, room, sub_id="again")
+    b_typing.receive()
+    b_typing.send("SEND", {"destination": f"/app/rooms/{room}/typing"}, "{}")
+    [plain] = [e for e in bodies(a.receive(), "typing") if e["user"]["id"] == bob.id]
+    assert plain["user"]["displayName"] == bob.username

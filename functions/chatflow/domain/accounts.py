@@ -58,7 +58,7 @@ class AccountService:
                 )
         except psycopg.errors.UniqueViolation:
             raise Conflict(f"the username '{name}' is taken") from None
-        return Session(user, self._tokens.issue_access(user.id, user.username))
+        return Session(user, self._tokens.issue_access(user.id, user.username, user.display_name))
 
     def login(self, username: str, password: str) -> Session:
         row = None
@@ -75,7 +75,7 @@ class AccountService:
         if not verify_or_waste(password, stored, self._rounds) or row is None:
             raise Unauthenticated("wrong username or password")
         user = User(id=row[0], username=row[1], display_name=row[2])
-        return Session(user, self._tokens.issue_access(user.id, user.username))
+        return Session(user, self._tokens.issue_access(user.id, user.username, user.display_name))
 
     def authenticate(self, token: str) -> TokenClaims:
         """Verify an access token and refuse it once revoked."""
@@ -142,7 +142,7 @@ class AccountService:
                 (hash_password(new_password, self._rounds), claims.user_id),
             )
         user = self.me(claims.user_id)
-        fresh = self._tokens.issue_access(user.id, user.username)
+        fresh = self._tokens.issue_access(user.id, user.username, user.display_name)
         self._revocations.revoke_user_tokens_before(
             str(user.id), fresh.claims.issued_at, self._tokens.access_ttl
         )

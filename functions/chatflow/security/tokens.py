@@ -37,6 +37,9 @@ class TokenClaims:
     # its expiry bounds the WebSocket session; the ticket's own expiry only bounds its use.
     parent_jti: str | None = None
     parent_expires_at: int | None = None
+    # Shown in presence and typing events, which are sent without a database read. None in
+    # tokens issued before the claim existed: readers fall back to the username.
+    display_name: str | None = None
 
     @property
     def session_jti(self) -> str:
@@ -78,8 +81,11 @@ class TokenService:
     def access_ttl(self) -> int:
         return self._ttl
 
-    def issue_access(self, user_id: uuid.UUID, username: str) -> IssuedToken:
-        return self._issue(user_id, username, self._audience, self._ttl, "access")
+    def issue_access(
+        self, user_id: uuid.UUID, username: str, display_name: str | None = None
+    ) -> IssuedToken:
+        extra: dict[str, str | int] = {} if display_name is None else {"dn": display_name}
+        return self._issue(user_id, username, self._audience, self._ttl, "access", extra)
 
     def issue_ticket(self, access: TokenClaims) -> IssuedToken:
         """A ticket of at most 60 s that never outlives the token it was issued from."""
@@ -91,7 +97,11 @@ class TokenService:
             self._audience + TICKET_AUDIENCE_SUFFIX,
             ttl,
             "ticket",
-            {"pjti": access.jti, "pexp": access.expires_at},
+            {
+                "pjti": access.jti,
+                "pexp": access.expires_at,
+                **({} if access.display_name is None else {"dn": access.display_name}),
+            },
         )
 
     def verify_access(self, token: str) -> TokenClaims:
@@ -120,6 +130,7 @@ class TokenService:
             kind,
             str(parent["pjti"]) if "pjti" in parent else None,
             int(parent["pexp"]) if "pexp" in parent else None,
+            str(parent["dn"]) if "dn" in parent else None,
         )
         payload: dict[str, str | int] = {
             "sub": str(user_id),
@@ -153,6 +164,9 @@ class TokenService:
             parent_exp = payload.get("pexp")
             if kind == "ticket" and (not isinstance(parent_jti, str) or parent_exp is None):
                 raise jwt.InvalidTokenError("a ticket names its access token")
+            display_name = payload.get("dn")
+            if display_name is not None and not isinstance(display_name, str):
+                raise jwt.InvalidTokenError("malformed claims")
             return TokenClaims(
                 user_id,
                 name,
@@ -162,6 +176,7 @@ class TokenService:
                 kind,
                 parent_jti if kind == "ticket" else None,
                 int(parent_exp) if kind == "ticket" and parent_exp is not None else None,
+                display_name,
             )
         except jwt.ExpiredSignatureError:
             raise Unauthenticated("the token has expired") from None

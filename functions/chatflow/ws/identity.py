@@ -25,10 +25,12 @@ class Identity:
     jti: str  # the access token whose revocation ends the session
     issued_at: int
     expires_at: int
+    display_name: str | None = None  # from the token; None: show the username
 
     @property
     def user(self) -> User:
-        return User(id=self.user_id, username=self.username, display_name=self.username)
+        shown = self.display_name or self.username
+        return User(id=self.user_id, username=self.username, display_name=shown)
 
     @classmethod
     def from_claims(cls, claims: TokenClaims) -> Identity:
@@ -38,17 +40,21 @@ class Identity:
             jti=claims.session_jti,
             issued_at=claims.issued_at,
             expires_at=claims.session_expires_at,
+            display_name=claims.display_name,
         )
 
     def authorizer_context(self) -> dict[str, str | int]:
         """The authorizer's context map (API Gateway allows strings, numbers, booleans)."""
-        return {
+        context: dict[str, str | int] = {
             "userId": str(self.user_id),
             "username": self.username,
             "jti": self.jti,
             "iat": self.issued_at,
             "exp": self.expires_at,
         }
+        if self.display_name is not None:
+            context["displayName"] = self.display_name
+        return context
 
     @classmethod
     def from_authorizer(cls, context: dict[str, Any] | None) -> Identity | None:
@@ -62,6 +68,7 @@ class Identity:
                 jti=str(context["jti"]),
                 issued_at=int(context["iat"]),
                 expires_at=int(context["exp"]),
+                display_name=str(context["displayName"]) if "displayName" in context else None,
             )
         except (KeyError, ValueError, TypeError):
             return None
