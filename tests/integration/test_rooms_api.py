@@ -97,6 +97,31 @@ def test_list_mine_has_unread_counts_that_drop_when_read(api: ApiClient) -> None
     assert after[busy]["unread"] == 0
 
 
+def test_sending_reads_the_room_up_to_ones_own_message(api: ApiClient) -> None:
+    owner, reader = api.user(), api.user()
+    room = api.room(owner)
+    _ok(api.call("POST", f"/api/rooms/{room}/join", reader))
+    for text in ("one", "two"):
+        _ok(api.post_message(owner, room, text), 201)
+    mine = {r["id"]: r for r in _ok(api.call("GET", "/api/rooms", owner))}[room]
+    assert mine["unread"] == 0  # the owner's own messages (and the reader's join: read)
+    theirs = {r["id"]: r for r in _ok(api.call("GET", "/api/rooms", reader))}[room]
+    assert theirs["unread"] == 2
+
+    reply = _ok(api.post_message(reader, room, "three"), 201)
+    theirs = {r["id"]: r for r in _ok(api.call("GET", "/api/rooms", reader))}[room]
+    assert theirs["unread"] == 0  # replying means having read what came before
+    assert theirs["lastSeq"] == reply["seq"]
+    mine = {r["id"]: r for r in _ok(api.call("GET", "/api/rooms", owner))}[room]
+    assert mine["unread"] == 1
+    # a repeated clientMsgId stores nothing and moves nothing
+    again = _ok(api.post_message(reader, room, "four", clientMsgId="c-4"), 201)
+    _ok(api.call("PUT", f"/api/rooms/{room}/read", owner, {"seq": again["seq"]}))
+    assert _ok(api.post_message(reader, room, "four", clientMsgId="c-4"))["seq"] == again["seq"]
+    mine = {r["id"]: r for r in _ok(api.call("GET", "/api/rooms", owner))}[room]
+    assert mine["unread"] == 0
+
+
 def test_search_public_by_name_prefix(api: ApiClient) -> None:
     owner, searcher = api.user(), api.user()
     for name in ("Python", "pyramid", "rust", "100% real", "100 percent", "a_b", "axb"):
