@@ -1,8 +1,9 @@
 """The web client in a real browser against the running local stack.
 
 The browser tests themselves are Playwright specs in ``web/tests/e2e`` (two people chatting,
-typing and presence across browsers, a cut socket recovered, a private room kept private);
-this test runs them against the stack of the e2e session so ``pytest`` covers the page too.
+typing and presence across browsers, a cut socket recovered, an incomplete replay reloaded,
+a private room kept private, room settings, roles and a password change); this test runs
+them against the stack of the e2e session so ``pytest`` covers the page too.
 They drive Debian's Chromium; ``web/scripts/ensure-chromium.sh`` installs it when absent.
 """
 
@@ -15,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import RunningStack
+from tests.e2e.conftest import REPLAY_MAX, RunningStack
 
 pytestmark = pytest.mark.e2e
 
@@ -38,7 +39,13 @@ def _prepare_web() -> None:
 
 def test_web_client_in_chromium(stack: RunningStack) -> None:
     _prepare_web()
-    env = {**os.environ, "CHATFLOW_HTTP": stack.http, "CHATFLOW_WS": stack.ws, "CI": "1"}
+    env = {
+        **os.environ,
+        "CHATFLOW_HTTP": stack.http,
+        "CHATFLOW_WS": stack.ws,
+        "CHATFLOW_REPLAY_MAX": str(REPLAY_MAX),
+        "CI": "1",
+    }
     result = subprocess.run(
         ["npx", "playwright", "test"],  # noqa: S607
         cwd=WEB,

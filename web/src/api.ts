@@ -59,7 +59,12 @@ export class Api {
     private readonly base: string,
     private readonly token: () => string | null,
     private readonly onUnauthorized: () => void,
+    /** A password change returned the token to use from now on: keep it. */
+    private readonly onSession: (session: Session) => void = () => undefined,
   ) {}
+
+  /** Settles once a password change in flight has handed its new token to `onSession`. */
+  private renewal: Promise<unknown> | null = null;
 
   async request<T>(method: string, path: string, body?: unknown): Promise<T> {
     const headers: Record<string, string> = { Accept: 'application/json' };
@@ -84,10 +89,16 @@ export class Api {
       parsed = null;
     }
     if (!res.ok) {
-      if (res.status === 401 && token && !path.startsWith('/auth/')) this.onUnauthorized();
+      if (res.status === 401 && token && !path.startsWith('/auth/')) await this.unauthorized(token);
       throw describeFailure(res.status, parsed as Problem | null, res.headers.get('Retry-After'));
     }
     return parsed as T;
+  }
+
+  /** A refused token ends the session, unless a password change replaced it meanwhile. */
+  private async unauthorized(token: string): Promise<void> {
+    if (this.renewal) await this.renewal;
+    if (this.token() === token) this.onUnauthorized();
   }
 
   register(username: string, password: string, displayName?: string): Promise<Session> {
@@ -102,10 +113,33 @@ export class Api {
     return this.request('POST', '/auth/logout');
   }
   async wsTicket(): Promise<string> {
-    return (await this.request<{ ticket: string }>('POST', '/auth/ws-ticket')).ticket;
+    const token = this.token();
+    try {
+      return (await this.request<{ ticket: string }>('POST', '/auth/ws-ticket')).ticket;
+    } catch (err) {
+      // Asked with a token that a password change replaced meanwhile: ask again with the new one.
+      if (!(err instanceof ApiError && err.status === 401)) throw err;
+      if (this.renewal) await this.renewal;
+      if (this.token() === token) throw err;
+      return (await this.request<{ ticket: string }>('POST', '/auth/ws-ticket')).ticket;
+    }
   }
   me(): Promise<User> {
     return this.request('GET', '/users/me');
+  }
+  /** Every earlier token stops working; the answer carries the one to use from now on. */
+  async changePassword(currentPassword: string, newPassword: string): Promise<Session> {
+    const renewed = this.request<Session>('PUT', '/users/me/password', { currentPassword, newPassword }).then((session) => {
+      this.onSession(session);
+      return session;
+    });
+    const settled = renewed.catch(() => undefined);
+    this.renewal = settled;
+    try {
+      return await renewed;
+    } finally {
+      if (this.renewal === settled) this.renewal = null;
+    }
   }
 
   myRooms(): Promise<Room[]> {
@@ -119,6 +153,12 @@ export class Api {
   }
   room(id: string): Promise<Room> {
     return this.request('GET', `/rooms/${encodeURIComponent(id)}`);
+  }
+  updateRoom(id: string, changes: { name?: string; topic?: string }): Promise<Room> {
+    return this.request('PATCH', `/rooms/${encodeURIComponent(id)}`, changes);
+  }
+  deleteRoom(id: string): Promise<void> {
+    return this.request('DELETE', `/rooms/${encodeURIComponent(id)}`);
   }
   join(id: string): Promise<Room> {
     return this.request('POST', `/rooms/${encodeURIComponent(id)}/join`);

@@ -6,12 +6,15 @@
 import { type Api, ApiError } from './api';
 import type { Endpoints } from './config';
 import { clear, h, newClientMsgId } from './dom';
+import { canEditRoom } from './permissions';
 import { SendFailed, Connection, type ConnectionState } from './stomp';
 import { Timeline } from './store';
-import type { Member, Message, Notification, Room, RoomEvent, User } from './types';
+import type { Member, Message, Notification, Role, Room, RoomEvent, User } from './types';
+import { AccountView } from './views/account';
 import { ChatView } from './views/chat';
 import { MembersView } from './views/members';
 import { RoomsView, message as errorText, roomLabel } from './views/rooms';
+import { RoomSettingsView } from './views/settings';
 import { Shell } from './views/shell';
 
 const PAGE = 50;
@@ -29,8 +32,11 @@ export class App {
   private readonly lastRead = new Map<string, number>();
   /** Display names by user id, learned from messages and member lists (live events may lack them). */
   private readonly names = new Map<string, string>();
+  /** Rooms this page is deleting: their `room_deleted` notice is expected, not news. */
+  private readonly deleting = new Set<string>();
   private current: string | null = null;
   private membersOpen = false;
+  private settingsOpen = false;
   private lastTypingSent = 0;
   private wasConnected = false;
   private readonly conn: Connection;
@@ -38,6 +44,8 @@ export class App {
   private readonly roomsView: RoomsView;
   private readonly chat: ChatView;
   private readonly membersView: MembersView;
+  private readonly settingsView: RoomSettingsView;
+  private readonly accountView: AccountView;
   private readonly main: HTMLElement;
   private readonly gate: HTMLElement;
   private readonly timers: ReturnType<typeof setInterval>[] = [];
@@ -100,6 +108,7 @@ export class App {
         typing: () => this.typing(),
         leave: () => this.leave(),
         toggleMembers: () => this.setMembersOpen(!this.membersOpen),
+        toggleSettings: () => this.setSettingsOpen(!this.settingsOpen),
         seen: (seq) => this.seen(seq),
       },
       me.username,
@@ -118,12 +127,38 @@ export class App {
           await this.api.removeMember(id, member.user.id);
           await this.loadMembers(id);
         },
+        changeRole: async (member, role) => {
+          const id = this.current;
+          if (!id) return;
+          await this.api.changeRole(id, member.user.id, role);
+          await this.loadMembers(id);
+        },
         close: () => this.setMembersOpen(false),
       },
       me.id,
     );
+    this.settingsView = new RoomSettingsView({
+      save: async (changes) => {
+        const id = this.current;
+        if (id) this.mergeRoom(await this.api.updateRoom(id, changes));
+      },
+      remove: () => this.deleteRoom(),
+      close: () => this.setSettingsOpen(false),
+    });
+    this.chat.attachPanel(this.settingsView.el);
+    this.accountView = new AccountView(
+      {
+        changePassword: async (current, next) => {
+          // The Api hands the new token to the session before this resolves; the STOMP
+          // connection, opened under the old token, is refused from now on: open a new one.
+          await this.api.changePassword(current, next);
+          this.conn.renew();
+        },
+      },
+      me,
+    );
     this.gate = h('div', { class: 'gate' });
-    this.main = h('main', { id: 'main', class: 'main', tabindex: '-1' }, this.chat.el, this.gate);
+    this.main = h('main', { id: 'main', class: 'main', tabindex: '-1' }, this.chat.el, this.gate, this.accountView.el);
     this.shell.body.append(this.roomsView.el, this.main, this.membersView.el);
   }
 
@@ -150,6 +185,8 @@ export class App {
   // -- rooms --------------------------------------------------------------------------------
 
   private async refreshRooms(): Promise<void> {
+    // A room joined or created while the list is on its way is not in it yet: keep it.
+    const knownBefore = new Set(this.rooms.keys());
     let mine: Room[];
     try {
       mine = await this.api.myRooms();
@@ -163,8 +200,50 @@ export class App {
       if (room.id === this.current) room.unread = 0;
       this.addRoom(room, false);
     }
-    for (const id of [...this.rooms.keys()]) if (!seen.has(id)) this.forgetRoom(id);
+    for (const id of knownBefore) {
+      if (seen.has(id) || !this.rooms.has(id)) continue;
+      if (id === this.current) this.lostRoom(id, 'This room was deleted, or you are no longer a member of it.');
+      else this.forgetRoom(id);
+    }
     this.renderRooms();
+    const open = this.current ? this.rooms.get(this.current) : undefined;
+    if (open) this.showRoomChrome(open);
+  }
+
+  /** A room as the server returned it after a change: keep what only this page knows. */
+  private mergeRoom(room: Room): void {
+    const known = this.rooms.get(room.id);
+    if (!known) return;
+    const merged = { ...room, lastSeq: Math.max(room.lastSeq, known.lastSeq), unread: known.unread };
+    this.rooms.set(room.id, merged);
+    this.renderRooms();
+    if (this.current === room.id) this.showRoomChrome(merged);
+  }
+
+  /** The parts of the open room that follow its name, topic and my role. */
+  private showRoomChrome(room: Room): void {
+    this.chat.setHeader(room);
+    const editable = canEditRoom(room);
+    this.chat.settingsButton.hidden = !editable;
+    if (this.settingsOpen && !editable) this.setSettingsOpen(false, false);
+    if (this.settingsOpen) this.settingsView.show(room);
+    this.renderMembers();
+  }
+
+  private async deleteRoom(): Promise<void> {
+    const id = this.current;
+    const room = id ? this.rooms.get(id) : undefined;
+    if (!id || !room) return;
+    this.deleting.add(id);
+    try {
+      await this.api.deleteRoom(id);
+    } catch (err) {
+      this.deleting.delete(id);
+      throw err;
+    }
+    this.forgetRoom(id);
+    this.roomsView.notify(`You deleted ${room.name}.`);
+    location.hash = '#/';
   }
 
   private addRoom(room: Room, render = true): void {
@@ -205,6 +284,7 @@ export class App {
   }
 
   private lostRoom(id: string, text: string): void {
+    if (this.deleting.has(id)) return;
     const room = this.rooms.get(id);
     this.forgetRoom(id);
     this.renderRooms();
@@ -224,6 +304,10 @@ export class App {
   // -- routing ------------------------------------------------------------------------------
 
   private async route(): Promise<void> {
+    if (location.hash === '#/account') {
+      this.showAccount();
+      return;
+    }
     const match = /^#\/rooms\/([0-9a-fA-F-]{36})$/.exec(location.hash);
     const id = match?.[1] ?? null;
     if (id === null) {
@@ -258,10 +342,23 @@ export class App {
     await this.openRoom(room);
   }
 
+  private showAccount(): void {
+    this.current = null;
+    this.shell.body.dataset.view = 'room';
+    this.chat.el.hidden = true;
+    this.gate.hidden = true;
+    this.setMembersOpen(false, false);
+    this.setSettingsOpen(false, false);
+    this.renderRooms();
+    this.accountView.open();
+  }
+
   private showGate(text: string, alert = true): void {
     this.chat.el.hidden = true;
+    this.accountView.el.hidden = true;
     this.gate.hidden = false;
     this.setMembersOpen(false, false);
+    this.setSettingsOpen(false, false);
     clear(this.gate);
     this.gate.append(
       h('h2', { tabindex: '-1' }, alert ? 'Room unavailable' : 'Welcome to ChatFlow'),
@@ -291,11 +388,17 @@ export class App {
     this.current = room.id;
     this.shell.body.dataset.view = 'room';
     this.gate.hidden = true;
+    this.accountView.el.hidden = true;
     this.chat.el.hidden = false;
+    if (changed) {
+      this.setSettingsOpen(false, false);
+      this.roomsView.notify('');
+    }
     const tl = this.timeline(room);
     room.unread = 0;
     this.renderRooms();
     this.chat.show(room, tl);
+    this.showRoomChrome(room);
     this.renderTyping();
     if (changed) this.chat.focusComposer();
     const jobs: Promise<unknown>[] = [this.loadPresence(room.id)];
@@ -388,6 +491,10 @@ export class App {
   private onStored(room: Room, tl: Timeline, m: Message, replayed: boolean): void {
     for (const u of [m.sender, m.subject]) if (u) this.names.set(u.id, u.displayName);
     if (!tl.add(m)) return;
+    if (m.type === 'role_changed' && m.subject?.id === this.me.id) {
+      room.role = m.body as Role;
+      if (this.current === room.id) this.showRoomChrome(room);
+    }
     room.lastSeq = Math.max(room.lastSeq, m.seq);
     const fromOther = m.type === 'message' && m.sender?.id !== this.me.id;
     if (fromOther && m.sender) this.typers.get(room.id)?.delete(m.sender.id);
@@ -532,6 +639,20 @@ export class App {
     const room = id ? this.rooms.get(id) : undefined;
     if (!id || !room || !this.membersOpen) return;
     this.membersView.render(this.members.get(id) ?? [], this.online.get(id) ?? new Set(), room.role, room.visibility === 'direct');
+  }
+
+  private setSettingsOpen(open: boolean, moveFocus = true): void {
+    const wasOpen = this.settingsOpen;
+    const room = this.current ? this.rooms.get(this.current) : undefined;
+    this.settingsOpen = open && room !== undefined && canEditRoom(room);
+    this.settingsView.el.hidden = !this.settingsOpen;
+    this.chat.settingsButton.setAttribute('aria-expanded', String(this.settingsOpen));
+    if (this.settingsOpen && room) {
+      this.settingsView.show(room);
+      if (moveFocus) this.settingsView.heading.focus();
+    } else if (wasOpen && moveFocus) {
+      this.chat.settingsButton.focus();
+    }
   }
 
   private setMembersOpen(open: boolean, moveFocus = true): void {

@@ -14,7 +14,15 @@ async function boot(): Promise<void> {
   let session: StoredSession | null = loadSession();
   let app: App | null = null;
 
-  const api = new Api(endpoints.http, () => session?.token ?? null, () => showLogin('Your session has ended. Please sign in again.'));
+  const api = new Api(
+    endpoints.http,
+    () => session?.token ?? null,
+    () => showLogin('Your session has ended. Please sign in again.'),
+    (renewed) => {
+      // A password change ended every earlier token; this one keeps the page signed in.
+      if (session) session = saveSession(renewed);
+    },
+  );
 
   function showLogin(notice = ''): void {
     app?.destroy();

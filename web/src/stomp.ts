@@ -9,6 +9,7 @@
 
 import { Client, type IMessage, type StompSubscription } from '@stomp/stompjs';
 import { ApiError } from './api';
+import { sentence } from './forms';
 import type { Notification, QueueError, RoomEvent } from './types';
 
 export type ConnectionState =
@@ -68,6 +69,8 @@ export class Connection {
   private live = false;
   private stopped = true;
   private attempt = 0;
+  /** Counts opens, so that only the newest of overlapping attempts goes on to connect. */
+  private opens = 0;
   private retryTimer: ReturnType<typeof setTimeout> | null = null;
   private lastError = '';
   private receipts = 0;
@@ -106,6 +109,22 @@ export class Connection {
     if (this.stopped || this.client) return;
     if (this.retryTimer) clearTimeout(this.retryTimer);
     this.retryTimer = null;
+    void this.open();
+  }
+
+  /**
+   * The access token was replaced (a password change): the server refuses frames under the
+   * old one from now on, so move to a connection opened with a ticket from the new token.
+   * Sends in flight fail as "connection lost" and are sent again once it is back.
+   */
+  renew(): void {
+    if (this.stopped) return;
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retryTimer = null;
+    const client = this.client;
+    this.client = null;
+    this.dropped('The connection was renewed for your new password.');
+    if (client) void client.deactivate();
     void this.open();
   }
 
@@ -169,12 +188,14 @@ export class Connection {
 
   private async open(): Promise<void> {
     this.attempt += 1;
+    this.opens += 1;
+    const thisOpen = this.opens;
     this.opts.onState({ status: 'connecting', attempt: this.attempt });
     let ticket: string;
     try {
       ticket = await this.opts.fetchTicket();
     } catch (err) {
-      if (this.stopped) return;
+      if (this.stopped || thisOpen !== this.opens) return;
       if (err instanceof ApiError && err.status === 401) {
         this.stop();
         this.opts.onSessionEnded();
@@ -183,7 +204,7 @@ export class Connection {
       this.scheduleRetry(err instanceof Error ? err.message : 'The server could not be reached.');
       return;
     }
-    if (this.stopped) return;
+    if (this.stopped || thisOpen !== this.opens) return;
     const url = new URL(this.opts.wsUrl);
     url.searchParams.set('ticket', ticket);
     const client = new Client({
@@ -220,7 +241,7 @@ export class Connection {
       for (const [roomId, listener] of this.rooms) this.subscribeRoom(roomId, listener);
     };
     client.onStompError = (frame) => {
-      this.lastError = frame.headers.message ?? 'The server closed the connection.';
+      this.lastError = sentence(frame.headers.message ?? '') || 'The server closed the connection.';
     };
     client.onWebSocketClose = () => {
       if (this.client !== client) return;

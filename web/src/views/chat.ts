@@ -6,7 +6,8 @@
 
 import { clear, formatTime, h, lockIcon, reconcile, uid } from '../dom';
 import type { Row, Timeline } from '../store';
-import type { Message, Room } from '../types';
+import { roleWords } from '../permissions';
+import type { Message, Role, Room } from '../types';
 import { busy, message as errorText, roomLabel } from './rooms';
 
 export interface ChatActions {
@@ -18,6 +19,7 @@ export interface ChatActions {
   typing(): void;
   leave(): Promise<void>;
   toggleMembers(): void;
+  toggleSettings(): void;
   seen(seq: number): void;
 }
 
@@ -31,7 +33,7 @@ export function systemText(m: Message): string {
     case 'member_left':
       return m.body && m.body !== 'left' ? `${who} was ${m.body}` : `${who} left`;
     case 'role_changed':
-      return `${who} is now ${m.body === 'admin' ? 'an admin' : m.body === 'owner' ? 'the owner' : 'a member'}`;
+      return `${who} is now ${roleWords(m.body as Role)}`;
     default:
       return m.body;
   }
@@ -40,6 +42,8 @@ export function systemText(m: Message): string {
 export class ChatView {
   readonly el: HTMLElement;
   readonly membersButton: HTMLButtonElement;
+  readonly settingsButton: HTMLButtonElement;
+  private readonly header: HTMLElement;
   private readonly title: HTMLHeadingElement;
   private readonly topic: HTMLParagraphElement;
   private readonly list: HTMLOListElement;
@@ -61,6 +65,8 @@ export class ChatView {
     this.topic = h('p', { class: 'topic' });
     this.membersButton = h('button', { type: 'button', 'aria-expanded': 'false', 'aria-controls': 'members-panel' }, 'Members');
     this.membersButton.addEventListener('click', () => this.actions.toggleMembers());
+    this.settingsButton = h('button', { type: 'button', 'aria-expanded': 'false', 'aria-controls': 'room-settings', hidden: true }, 'Settings');
+    this.settingsButton.addEventListener('click', () => this.actions.toggleSettings());
     const leave = h('button', { type: 'button', class: 'quiet' }, 'Leave');
     leave.addEventListener('click', () => {
       if (window.confirm(`Leave ${this.title.textContent}? You can rejoin a public room later.`)) {
@@ -115,16 +121,17 @@ export class ChatView {
       if (this.input.value.trim()) this.actions.typing();
     });
 
+    this.header = h(
+      'header',
+      { class: 'chat-header' },
+      h('a', { href: '#/', class: 'back', 'aria-label': 'Back to rooms' }, '‹ Rooms'),
+      h('div', { class: 'titles' }, this.title, this.topic),
+      h('div', { class: 'chat-actions' }, this.membersButton, this.settingsButton, leave),
+    );
     this.el = h(
       'section',
       { class: 'chat', 'aria-labelledby': 'chat-title' },
-      h(
-        'header',
-        { class: 'chat-header' },
-        h('a', { href: '#/', class: 'back', 'aria-label': 'Back to rooms' }, '‹ Rooms'),
-        h('div', { class: 'titles' }, this.title, this.topic),
-        h('div', { class: 'chat-actions' }, this.membersButton, leave),
-      ),
+      this.header,
       this.notice,
       h('div', { class: 'scroller-top' }, this.olderButton, this.start),
       this.list,
@@ -135,6 +142,19 @@ export class ChatView {
   }
 
   show(room: Room, timeline: Timeline): void {
+    this.setHeader(room);
+    if (this.timeline !== timeline) {
+      this.timeline = timeline;
+      this.editing.clear();
+      clear(this.list);
+      this.notice.hidden = true;
+      this.typingLine.textContent = '';
+    }
+    this.render(true);
+  }
+
+  /** Name, topic and the composer's label; called again when the room is renamed. */
+  setHeader(room: Room): void {
     const label = roomLabel(room, this.myUsername);
     this.title.replaceChildren(
       room.visibility === 'private' ? lockIcon() : '',
@@ -145,14 +165,11 @@ export class ChatView {
     this.topic.textContent = [kind, room.topic].filter(Boolean).join(' · ');
     this.input.setAttribute('aria-label', `Message ${label}`);
     this.input.placeholder = `Message ${label}`;
-    if (this.timeline !== timeline) {
-      this.timeline = timeline;
-      this.editing.clear();
-      clear(this.list);
-      this.notice.hidden = true;
-      this.typingLine.textContent = '';
-    }
-    this.render(true);
+  }
+
+  /** A panel that opens under the header (the room settings). */
+  attachPanel(panel: HTMLElement): void {
+    this.header.after(panel);
   }
 
   focusComposer(): void {

@@ -2,12 +2,14 @@
 
 import { ApiError } from '../api';
 import { h, reconcile, uid } from '../dom';
+import { canAddMembers, canRemoveMember, roleSwitch, roleWords } from '../permissions';
 import type { Member, Role } from '../types';
 import { busy, message as errorText } from './rooms';
 
 export interface MembersActions {
   add(username: string, role: 'admin' | 'member'): Promise<void>;
   remove(member: Member): Promise<void>;
+  changeRole(member: Member, role: 'admin' | 'member'): Promise<void>;
   close(): void;
 }
 
@@ -47,8 +49,7 @@ export class MembersView {
   }
 
   render(members: Member[], online: Set<string>, myRole: Role | null, direct: boolean): void {
-    const canManage = !direct && (myRole === 'owner' || myRole === 'admin');
-    this.addForm.hidden = !canManage;
+    this.addForm.hidden = !canAddMembers(myRole, direct);
     const sorted = [...members].sort(
       (a, b) =>
         Number(online.has(b.user.id)) - Number(online.has(a.user.id)) ||
@@ -59,9 +60,9 @@ export class MembersView {
     this.summary.textContent = `${members.length} member${members.length === 1 ? '' : 's'}, ${count} online`;
     reconcile(this.list, sorted, (m) => m.user.id, (m, existing) => {
       const isOnline = online.has(m.user.id);
-      const removable =
-        canManage && m.user.id !== this.myId && m.role !== 'owner' && (myRole === 'owner' || m.role === 'member');
-      const stamp = `${isOnline}|${m.role}|${removable}`;
+      const removable = canRemoveMember(myRole, this.myId, m, direct);
+      const switchTo = roleSwitch(myRole, this.myId, m, direct);
+      const stamp = `${isOnline}|${m.role}|${removable}|${switchTo}`;
       if (existing && existing.dataset.stamp === stamp) return existing;
       const li = h(
         'li',
@@ -79,6 +80,7 @@ export class MembersView {
           h('span', { class: 'hint' }, `@${m.user.username} · ${isOnline ? 'online' : 'offline'}`),
         ),
       );
+      if (switchTo) li.append(this.roleButton(m, switchTo));
       if (removable) {
         const remove = h('button', { type: 'button', class: 'small quiet', 'aria-label': `Remove ${m.user.displayName} from the room` }, 'Remove');
         remove.addEventListener('click', () => {
@@ -97,6 +99,24 @@ export class MembersView {
       li.dataset.stamp = stamp;
       return li;
     });
+  }
+
+  private roleButton(m: Member, role: 'admin' | 'member'): HTMLButtonElement {
+    const label = role === 'admin' ? 'Make admin' : 'Make member';
+    const button = h('button', { type: 'button', class: 'small quiet role-switch', 'aria-label': `Make ${m.user.displayName} ${roleWords(role)}` }, label);
+    button.addEventListener('click', () => {
+      void busy(button, async () => {
+        try {
+          await this.actions.changeRole(m, role);
+          this.status.textContent = `${m.user.displayName} is now ${roleWords(role)}.`;
+          // The row was redrawn with the opposite button: keep the keyboard where it was.
+          if (!button.isConnected) this.list.querySelector<HTMLElement>(`li[data-key="${m.user.id}"] .role-switch`)?.focus();
+        } catch (err) {
+          this.status.textContent = `The role was not changed. ${errorText(err)}`;
+        }
+      });
+    });
+    return button;
   }
 
   private buildAddForm(): HTMLFormElement {

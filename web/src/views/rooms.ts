@@ -24,6 +24,7 @@ export class RoomsView {
   readonly el: HTMLElement;
   private readonly list: HTMLUListElement;
   private readonly empty: HTMLParagraphElement;
+  private readonly notice: HTMLParagraphElement;
 
   constructor(
     private readonly actions: RoomsActions,
@@ -31,16 +32,24 @@ export class RoomsView {
   ) {
     this.list = h('ul', { class: 'room-list', 'aria-labelledby': 'rooms-title' });
     this.empty = h('p', { class: 'hint' }, 'No rooms yet. Create one, find a public room or message someone.');
+    this.notice = h('p', { class: 'notice', role: 'status', hidden: true });
     this.el = h(
       'nav',
       { class: 'sidebar', 'aria-label': 'Rooms' },
       h('h2', { id: 'rooms-title' }, 'Your rooms'),
+      this.notice,
       this.empty,
       this.list,
       this.createForm(),
       this.searchForm(),
       this.directForm(),
     );
+  }
+
+  /** A line above the list about what just happened to it ("You deleted …"); '' hides it. */
+  notify(text: string): void {
+    this.notice.textContent = text;
+    this.notice.hidden = !text;
   }
 
   render(rooms: Room[], currentId: string | null): void {

@@ -45,6 +45,7 @@ export class Shell {
         h('span', { class: 'logo' }, 'ChatFlow'),
         this.conn,
         h('span', { class: 'me', title: `@${me.username}` }, me.displayName),
+        h('a', { href: '#/account', class: 'button small quiet account-link' }, 'Account'),
         signOut,
       ),
       this.alert,

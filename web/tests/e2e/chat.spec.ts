@@ -165,6 +165,55 @@ test('a cut socket reconnects and shows what was sent meanwhile, once', async ({
   await bob.context.close();
 });
 
+test('missing more than one replay carries reloads the history: every message once, in order', async ({ browser, request }) => {
+  // The stack's REPLAY_MAX (the e2e session sets it small); the server's default otherwise.
+  const replayMax = Number(process.env.CHATFLOW_REPLAY_MAX ?? '100');
+  const alice = await newPerson(browser, 'alice');
+  const bob = await newPerson(browser, 'bob');
+  const sockets: WebSocketRoute[] = [];
+  await bob.page.routeWebSocket(/.*/, (ws) => {
+    sockets.push(ws);
+    ws.connectToServer();
+  });
+  await register(alice);
+  await register(bob);
+  const room = uniqueName('incident');
+  const id = await createRoom(alice.page, room);
+  await joinPublicRoom(bob.page, room);
+  await send(alice.page, 'before the cut');
+  await expect(messagesWithText(bob.page, 'before the cut')).toHaveCount(1);
+
+  await bob.context.setOffline(true);
+  for (const ws of sockets) await ws.close({ code: 1006, reason: 'network down' }).catch(() => undefined);
+  await expect(bob.page.locator('.conn')).toHaveAttribute('data-state', 'waiting');
+  // More than one replay carries, posted through REST while Bob is away.
+  const missed = Array.from({ length: replayMax + 5 }, (_, i) => `missed ${i + 1}`);
+  for (const text of missed) await postViaApi(alice.page, request, id, text);
+  await bob.context.setOffline(false);
+  await expectConnected(bob.page);
+
+  // The replay said it was incomplete, so the page reloaded the history and said so.
+  await expect(bob.page.locator('.sr-only[aria-live="polite"]')).toHaveText(
+    'You were away for a while; the latest messages were reloaded.',
+  );
+  await expect(messagesWithText(bob.page, missed[missed.length - 1]!)).toHaveCount(1);
+  const list = bob.page.locator('ol.messages');
+  await expect(async () => {
+    await list.evaluate((el) => el.scrollTo({ top: 0 }));
+    await expect(bob.page.getByText('This is the beginning of the room.')).toBeVisible({ timeout: 1000 });
+  }).toPass();
+  const rows = await bob.page
+    .locator('ol.messages > li[data-seq]')
+    .evaluateAll((els) => els.map((e) => ({ seq: Number((e as HTMLElement).dataset.seq), body: e.querySelector('.body')?.textContent ?? null })));
+  const seqs = rows.map((r) => r.seq);
+  // Every stored event of the room once, in order, none missing (seqs are dense per room).
+  expect(seqs).toEqual(Array.from({ length: seqs.length }, (_, i) => i + 1));
+  const bodies = rows.map((r) => r.body).filter((b): b is string => b !== null);
+  expect(bodies).toEqual(['before the cut', ...missed]);
+  await alice.context.close();
+  await bob.context.close();
+});
+
 test('a private room stays private; its history loads in pages when scrolling back', async ({ browser, request }) => {
   const owner = await newPerson(browser, 'erin');
   const outsider = await newPerson(browser, 'mallory');

@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
 export const IMG_DIR = resolve(here, '../../../docs/img');
-const PASSWORD = 'correct horse battery staple';
+export const PASSWORD = 'correct horse battery staple';
 let counter = 0;
 
 /** A username no earlier run has taken (the local stack keeps its data across runs). */
@@ -64,10 +64,11 @@ export async function expectConnected(page: Page): Promise<void> {
 
 export async function createRoom(page: Page, name: string, visibility: 'public' | 'private' = 'public', topic = ''): Promise<string> {
   await page.locator('summary', { hasText: 'New room' }).click();
-  await page.getByLabel('Room name').fill(name);
-  if (topic) await page.getByLabel('Topic (optional)').fill(topic);
-  if (visibility === 'private') await page.getByLabel('Invited only (private)').check();
-  await page.getByRole('button', { name: 'Create room' }).click();
+  const form = page.getByRole('form', { name: 'Create a room' });
+  await form.getByLabel('Room name').fill(name);
+  if (topic) await form.getByLabel('Topic (optional)').fill(topic);
+  if (visibility === 'private') await form.getByLabel('Invited only (private)').check();
+  await form.getByRole('button', { name: 'Create room' }).click();
   await expect(page.getByRole('heading', { level: 2, name: new RegExp(name) })).toBeVisible();
   return roomIdOf(page);
 }
@@ -106,9 +107,29 @@ export async function screenshot(page: Page, name: string): Promise<void> {
   await page.screenshot({ path: resolve(IMG_DIR, name), animations: 'disabled', caret: 'hide' });
 }
 
+/** The access token the page keeps in localStorage. */
+export async function sessionToken(page: Page): Promise<string> {
+  const token = await page.evaluate(() => (JSON.parse(localStorage.getItem('chatflow.session') ?? '{}') as { token?: string }).token);
+  if (!token) throw new Error('the page holds no session');
+  return token;
+}
+
+/** The person comes back to the tab: the page refreshes its room list, as on a window focus. */
+export async function comeBack(page: Page): Promise<void> {
+  await page.evaluate(() => window.dispatchEvent(new Event('focus')));
+}
+
+/** Sign in through the sign-in screen. */
+export async function signIn(page: Page, username: string, password: string): Promise<void> {
+  await expect(page.getByRole('heading', { name: 'Sign in to ChatFlow' })).toBeVisible();
+  await page.getByLabel('Username').fill(username);
+  await page.getByLabel('Password').fill(password);
+  await page.getByRole('button', { name: 'Sign in', exact: true }).click();
+}
+
 /** Post through the REST API with the page's session, waiting out rate limits. */
 export async function postViaApi(page: Page, request: APIRequestContext, roomId: string, body: string): Promise<void> {
-  const token = await page.evaluate(() => (JSON.parse(localStorage.getItem('chatflow.session') ?? '{}') as { token?: string }).token);
+  const token = await sessionToken(page);
   for (let attempt = 1; attempt <= 10; attempt += 1) {
     const res = await request.post(`/api/rooms/${roomId}/messages`, { data: { body }, headers: { Authorization: `Bearer ${token}` } });
     if (res.status() !== 429) {
