@@ -9,7 +9,7 @@ from __future__ import annotations
 import uuid
 from typing import Protocol
 
-from chatflow.models import Message
+from chatflow.models import Message, Room, User
 
 
 class Publisher(Protocol):
@@ -26,6 +26,10 @@ class Publisher(Protocol):
 
     def room_deleted(self, room_id: uuid.UUID) -> None:
         """The room is gone: end every subscription to it."""
+
+    def room_updated(self, room: Room, by: User) -> None:
+        """The room's name or topic changed (not stored in the sequence: history keeps
+        messages, the room itself says what it is called now)."""
 
 
 class NullPublisher:
@@ -48,6 +52,9 @@ class NullPublisher:
     def room_deleted(self, room_id: uuid.UUID) -> None:
         return None
 
+    def room_updated(self, room: Room, by: User) -> None:
+        return None
+
 
 class RecordingPublisher:
     """Keeps what it is told, for tests of the services."""
@@ -66,3 +73,6 @@ class RecordingPublisher:
 
     def room_deleted(self, room_id: uuid.UUID) -> None:
         self.events.append(("deleted", room_id))
+
+    def room_updated(self, room: Room, by: User) -> None:
+        self.events.append(("updated", (room, by)))

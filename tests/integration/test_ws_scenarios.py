@@ -372,3 +372,21 @@ def test_presence_and_typing_show_the_display_name(world: World) -> None:
     b_typing.send("SEND", {"destination": f"/app/rooms/{room}/typing"}, "{}")
     [plain] = [e for e in bodies(a.receive(), "typing") if e["user"]["id"] == bob.id]
     assert plain["user"]["displayName"] == bob.username
+
+
+def test_a_rename_reaches_subscribers_at_once(world: World) -> None:
+    alice, bob = world.api.user(), world.api.user()
+    room = world.api.room(alice, name="before")
+    world.api.call("POST", f"/api/rooms/{room}/join", bob)
+    watcher = world.open(bob)
+    world.subscribe(watcher, room)
+    watcher.receive()
+    renamed = world.api.call("PATCH", f"/api/rooms/{room}", alice, {"name": "after"})
+    assert renamed.status_code == 200, renamed.text
+    [event] = bodies(watcher.receive(), "room_updated")
+    assert event["roomId"] == room
+    assert (event["name"], event["topic"]) == ("after", renamed.json()["topic"])
+    assert event["by"]["id"] == alice.id
+    refused = world.api.call("PATCH", f"/api/rooms/{room}", bob, {"name": "mine now"})
+    assert refused.status_code == 403
+    assert bodies(watcher.receive(), "room_updated") == []

@@ -485,6 +485,9 @@ export class App {
         if (ev.complete) tl.replayComplete(ev.lastSeq);
         else void this.reloadHistory(id);
         break;
+      case 'room_updated':
+        this.mergeRoom({ ...room, name: ev.name, topic: ev.topic });
+        break;
     }
   }
 

@@ -62,7 +62,8 @@ export type RoomEvent =
   | (Omit<Message, 'type'> & { type: 'message_updated' })
   | { type: 'presence'; status: 'online' | 'offline'; roomId: string; user: UserRef }
   | { type: 'typing'; roomId: string; user: User }
-  | { type: 'replay'; roomId: string; complete: boolean; lastSeq: number };
+  | { type: 'replay'; roomId: string; complete: boolean; lastSeq: number }
+  | { type: 'room_updated'; roomId: string; name: string; topic: string; by: User };
 
 export type Notification =
   | { type: 'removed_from_room'; roomId: string }

@@ -130,7 +130,10 @@ class RoomService:
             if topic is not None:
                 clean = validation.single_line(topic, "topic", validation.TOPIC_MAX, False)
                 conn.execute("UPDATE rooms SET topic = %s WHERE id = %s", (clean, room_id))
-            return self._load(conn, room_id, user.id)
+            room = self._load(conn, room_id, user.id)
+        if name is not None or topic is not None:
+            self._publisher.room_updated(room, user)
+        return room
 
     def delete(self, user: User, room_id: uuid.UUID) -> None:
         with self._db.connection() as conn:

@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from chatflow.models import Message, User
+from chatflow.models import Message, Room, User
 from chatflow.ws import destinations
 from chatflow.ws.fanout_jobs import OutboundMessage
 
@@ -97,6 +97,16 @@ class WebSocketPublisher:
             )
         for sub in dropped:
             self._presence.leave(room_id, uuid.UUID(sub.user_id), sub.connection_id)
+
+    def room_updated(self, room: Room, by: User) -> None:
+        data = {
+            "type": "room_updated",
+            "roomId": str(room.id),
+            "name": room.name,
+            "topic": room.topic,
+            "by": _user(by),
+        }
+        self._fanout.to_room(str(room.id), frame_renderer(_json(data), str(uuid.uuid4())))
 
     # -- ephemeral signals ----------------------------------------------------------------------
 

@@ -114,11 +114,6 @@ export async function sessionToken(page: Page): Promise<string> {
   return token;
 }
 
-/** The person comes back to the tab: the page refreshes its room list, as on a window focus. */
-export async function comeBack(page: Page): Promise<void> {
-  await page.evaluate(() => window.dispatchEvent(new Event('focus')));
-}
-
 /** Sign in through the sign-in screen. */
 export async function signIn(page: Page, username: string, password: string): Promise<void> {
   await expect(page.getByRole('heading', { name: 'Sign in to ChatFlow' })).toBeVisible();

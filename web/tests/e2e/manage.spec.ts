@@ -7,7 +7,6 @@
 import { type Page, expect, test } from '@playwright/test';
 import {
   PASSWORD,
-  comeBack,
   createRoom,
   expectConnected,
   joinPublicRoom,
@@ -62,8 +61,7 @@ test('the owner renames, hands out roles and deletes the room; the others see ea
   await alice.page.getByRole('button', { name: 'Close room settings' }).click();
   await expect(settingsButton(alice.page)).toBeFocused();
 
-  // Bob sees the new name and topic once his page refreshes its rooms (coming back to the tab).
-  await comeBack(bob.page);
+  // Bob sees the new name and topic at once (a live room_updated event; nothing refreshed).
   await expect(roomHeading(bob.page, renamed)).toBeVisible();
   await expect(bob.page.locator('.topic')).toHaveText('Quarterly roadmap');
   await expect(bob.page.getByRole('link', { name: new RegExp(`^${renamed} \\(Public room`) })).toBeVisible();
