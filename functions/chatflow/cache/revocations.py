@@ -23,10 +23,18 @@ class RevocationStore:
         except CACHE_ERRORS as exc:
             raise Unavailable("logout is unavailable right now; try again shortly") from exc
 
-    def revoke_user_tokens_before(self, user_id: str, issued_before: int, ttl: int) -> None:
-        """Every token of the user issued before ``issued_before`` (epoch s) stops working."""
+    def revoke_user_tokens_before(
+        self, user_id: str, issued_before: int, ttl: int, keep_jti: str = ""
+    ) -> None:
+        """Every token of the user issued before ``issued_before`` (epoch s) stops working.
+
+        Token times are whole seconds, so tokens issued in that same second are cut off too,
+        all but ``keep_jti`` (the token the password change itself returns): otherwise a
+        token obtained with the old password in the second of the change would survive it.
+        """
+        value = f"{issued_before}:{keep_jti}" if keep_jti else str(issued_before)
         try:
-            self._client.set(f"pwchanged:{{{user_id}}}", str(issued_before).encode(), ex=ttl)
+            self._client.set(f"pwchanged:{{{user_id}}}", value.encode(), ex=ttl)
         except CACHE_ERRORS as exc:
             raise Unavailable("changing the password is unavailable right now") from exc
 
@@ -41,7 +49,7 @@ class RevocationStore:
             self._degraded.failed(exc)
             return False
         self._degraded.recovered()
-        return bool(revoked) or (changed is not None and issued_at < int(changed))
+        return bool(revoked) or cut_off_by_password_change(changed, issued_at, jti)
 
     def use_ticket_once(self, jti: str, expires_at: int) -> bool:
         """True the first time a ticket id is presented; a replay gets False.
@@ -54,3 +62,15 @@ class RevocationStore:
         except CACHE_ERRORS as exc:
             self._degraded.failed(exc)
             return False
+
+
+def cut_off_by_password_change(changed: bytes | str | None, issued_at: int, jti: str) -> bool:
+    """Whether a token (``issued_at``, session ``jti``) predates the user's password change.
+
+    ``changed`` is the ``pwchanged`` value: ``"<epoch s>"`` or ``"<epoch s>:<kept jti>"``.
+    """
+    if changed is None:
+        return False
+    text = changed.decode() if isinstance(changed, bytes) else str(changed)
+    cutoff, _, kept = text.partition(":")
+    return issued_at < int(cutoff) or (issued_at == int(cutoff) and bool(kept) and jti != kept)

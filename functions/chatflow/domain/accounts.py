@@ -144,7 +144,7 @@ class AccountService:
         user = self.me(claims.user_id)
         fresh = self._tokens.issue_access(user.id, user.username, user.display_name)
         self._revocations.revoke_user_tokens_before(
-            str(user.id), fresh.claims.issued_at, self._tokens.access_ttl
+            str(user.id), fresh.claims.issued_at, self._tokens.access_ttl, fresh.claims.jti
         )
         return Session(user, fresh)
 

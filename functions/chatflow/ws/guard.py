@@ -18,6 +18,7 @@ from typing import Any
 
 from chatflow.cache.client import CACHE_ERRORS, DegradedWarning, Redis
 from chatflow.cache.ratelimit import TOKEN_BUCKET_LUA, BucketPolicy
+from chatflow.cache.revocations import cut_off_by_password_change
 from chatflow.ws.identity import Identity
 
 TouchCommand = Callable[[Any, str, str], None]
@@ -62,7 +63,7 @@ class FrameGuard:
         self._degraded.recovered()
         revoked = bool(results[0])
         changed = results[1]
-        if changed is not None and identity.issued_at < int(changed):
+        if cut_off_by_password_change(changed, identity.issued_at, identity.jti):
             revoked = True
         retry_after = None
         if sends:
