@@ -390,3 +390,21 @@ def test_a_rename_reaches_subscribers_at_once(world: World) -> None:
     refused = world.api.call("PATCH", f"/api/rooms/{room}", bob, {"name": "mine now"})
     assert refused.status_code == 403
     assert bodies(watcher.receive(), "room_updated") == []
+
+
+def test_a_session_opened_in_the_connect_frame_keeps_the_display_name(world: World) -> None:
+    """No authorizer context: the identity is read back from the connection table."""
+    alice, bob = _named(world, "Alice Liddell"), world.api.user()
+    room = world.api.room(bob)
+    world.api.call("POST", f"/api/rooms/{room}/join", alice)
+    watcher = world.open(bob)
+    world.subscribe(watcher, room)
+    watcher.receive()
+    plain = world.gateway.connect()
+    assert plain is not None
+    plain.send("CONNECT", {"accept-version": "1.2", "Authorization": f"Bearer {alice.token}"})
+    assert [f.command for f in plain.receive()] == ["CONNECTED"]
+    world.runtime.sessions.drop(plain.connection_id)  # as if the next frame hit a new container
+    world.subscribe(plain, room)
+    [online] = bodies(watcher.receive(), "presence")
+    assert online["user"]["displayName"] == "Alice Liddell"

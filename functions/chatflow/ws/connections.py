@@ -75,6 +75,7 @@ class ConnectionRecord:
     jti: str | None = None
     stomp_version: str | None = None
     source_ip: str | None = None
+    display_name: str | None = None  # from the token, for presence and typing events
 
     @property
     def expires_at(self) -> int:
@@ -123,6 +124,7 @@ def meta_item(record: ConnectionRecord) -> Item:
         ("jti", record.jti),
         ("stompVersion", record.stomp_version),
         ("sourceIp", record.source_ip),
+        ("displayName", record.display_name),
     ):
         if text is not None:
             item[name] = {"S": text}
@@ -173,6 +175,7 @@ def _record(item: Mapping[str, Any]) -> ConnectionRecord:
         jti=_text(item, "jti"),
         stomp_version=_text(item, "stompVersion"),
         source_ip=_text(item, "sourceIp"),
+        display_name=_text(item, "displayName"),
     )
 
 
@@ -262,6 +265,7 @@ class ConnectionTable:
         token_issued_at: int,
         jti: str,
         stomp_version: str,
+        display_name: str | None = None,
     ) -> None:
         """STOMP CONNECT accepted: record who is on the connection and index it by user.
 
@@ -274,6 +278,7 @@ class ConnectionTable:
                 UpdateExpression=(
                     "SET #state = :state, userId = :uid, username = :name, "
                     "tokenExpiresAt = :exp, tokenIssuedAt = :iat, jti = :jti, stompVersion = :ver"
+                    + (", displayName = :dn" if display_name is not None else "")
                 ),
                 ConditionExpression="attribute_exists(pk)",
                 ExpressionAttributeNames={"#state": "state"},
@@ -285,6 +290,7 @@ class ConnectionTable:
                     ":iat": {"N": str(token_issued_at)},
                     ":jti": {"S": jti},
                     ":ver": {"S": stomp_version},
+                    **({":dn": {"S": display_name}} if display_name is not None else {}),
                 },
                 ReturnValues="ALL_NEW",
             )

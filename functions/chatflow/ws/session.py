@@ -103,6 +103,7 @@ class StompSession:
                 jti=record.jti,
                 issued_at=record.token_issued_at,
                 expires_at=record.token_expires_at,
+                display_name=record.display_name,
             )
             info = SessionInfo(identity=identity, version=record.stomp_version or "1.2")
             self._d.sessions.put(connection_id, info)
@@ -156,6 +157,7 @@ class StompSession:
             identity.issued_at,
             identity.jti,
             version,
+            identity.display_name,
         )
         self._d.presence.touch(cid, identity.user_id)
         client_beat = _client_heartbeat(frame.header("heart-beat"))
