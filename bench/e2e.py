@@ -1,15 +1,19 @@
 """Benchmark: ChatFlow's local stack end to end, against RabbitMQ Web-STOMP as the peer.
 
 Two workloads, the same client code for both targets (one asyncio STOMP client over the
-``websockets`` library, frames built and parsed by ``chatflow.stomp``):
+``websockets`` library's sans-I/O protocol, bench/e2e_ws.py, frames built and parsed by
+``chatflow.stomp``):
 
 - latency: one pair in one room; A sends one message, waits until B receives it, sends
   the next (``--messages``, after ``--warmup`` unmeasured ones). SEND->MESSAGE time is
   measured at B with one monotonic clock (both clients live in this process).
 - throughput: ``--clients`` clients in ``--rooms`` rooms, every client subscribed to its
   room and sending ``--per-client`` messages, at most ``--window`` of its own in flight
-  (a message is no longer in flight once its sender receives it back). Deliveries per
-  second count one per receiving client, from the first SEND to the last delivery.
+  (a message is no longer in flight once its sender receives it back), after an
+  unmeasured round of ``--tp-warmup`` messages each (it starts the stack's workers).
+  Deliveries per second count one per receiving client, from the first SEND to the last
+  delivery. The CPU time each process used meanwhile is reported per SEND, by role
+  (gateway, ws-frame workers, PostgreSQL, ..., RabbitMQ, and the benchmark's own clients).
 
 ChatFlow: ``python -m local.cli local up`` is started on free ports with a temporary state
 folder (or ``--http/--ws`` name a running stack). The stack's own log then gives the
@@ -50,9 +54,10 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "functions"), str(ROOT)]
 
-from websockets.asyncio.client import ClientConnection, connect  # noqa: E402
 from websockets.typing import Subprotocol  # noqa: E402
 
+from bench.e2e_cpu import CpuMeter, rabbitmq_pids  # noqa: E402
+from bench.e2e_ws import WebSocketClient  # noqa: E402
 from chatflow.stomp import Frame, parse, serialize  # noqa: E402
 from local.services import free_port  # noqa: E402
 
@@ -79,33 +84,31 @@ Handler = Callable[[Frame, float], None]
 
 
 class StompClient:
-    """A minimal asyncio STOMP 1.2 client: CONNECT, SUBSCRIBE, SEND, and a reader task."""
+    """A minimal asyncio STOMP 1.2 client: CONNECT, SUBSCRIBE, SEND; frames are parsed as
+    each WebSocket message arrives (bench/e2e_ws.py)."""
 
-    def __init__(self, ws: ClientConnection, on_message: Handler) -> None:
-        self.ws = ws
+    def __init__(self, on_message: Handler) -> None:
         self.on_message = on_message
         self.receipts: dict[str, asyncio.Future[Frame]] = {}
         self.connected: asyncio.Future[Frame] = asyncio.get_running_loop().create_future()
-        self.reader = asyncio.create_task(self._read())
+        self.ws: WebSocketClient | None = None
 
     @classmethod
     async def open(
         cls, url: str, headers: list[tuple[str, str]], on_message: Handler
     ) -> StompClient:
-        ws = await connect(url, subprotocols=SUBPROTOCOLS, max_size=None, open_timeout=60)
-        client = cls(ws, on_message)
+        client = cls(on_message)
+        client.ws = await WebSocketClient.connect(url, SUBPROTOCOLS, client._received, 60)
         await client.send_frame(Frame("CONNECT", [("accept-version", "1.2"), *headers]))
         await asyncio.wait_for(client.connected, 60)
         return client
 
-    async def _read(self) -> None:
-        with contextlib.suppress(Exception):
-            async for data in self.ws:
-                now = time.perf_counter()
-                if isinstance(data, str) and not data.endswith("\x00") and "\x00" not in data:
-                    raise RuntimeError(f"not a STOMP frame: {data[:200]}")
-                for frame in parse(data, limits=_NO_LIMITS).frames:
-                    self._dispatch(frame, now)
+    def _received(self, data: str | bytes, now: float) -> None:
+        if isinstance(data, str) and not data.endswith("\x00") and "\x00" not in data:
+            print(f"not a STOMP frame: {data[:200]}", file=sys.stderr)
+            return
+        for frame in parse(data, limits=_NO_LIMITS).frames:
+            self._dispatch(frame, now)
 
     def _dispatch(self, frame: Frame, now: float) -> None:
         if frame.command == "MESSAGE":
@@ -123,7 +126,8 @@ class StompClient:
             print(message, file=sys.stderr)
 
     async def send_frame(self, frame: Frame) -> None:
-        await self.ws.send(serialize(frame).decode("utf-8"))
+        assert self.ws is not None
+        self.ws.send_text(serialize(frame))
 
     async def subscribe(self, destination: str) -> None:
         receipt_id = uuid.uuid4().hex
@@ -138,10 +142,8 @@ class StompClient:
         await asyncio.wait_for(done, 60)
 
     async def close(self) -> None:
-        await self.ws.close()
-        self.reader.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self.reader
+        if self.ws is not None:
+            await self.ws.close()
 
 
 def _no_limits() -> Any:
@@ -315,6 +317,7 @@ class ThroughputResult:
     sends: int
     seconds: float
     duplicates: int
+    cpu_ms_per_send: dict[str, float] = field(default_factory=dict)
 
     def summary(self) -> dict[str, float]:
         return {
@@ -337,74 +340,139 @@ class _Member:
     echoed: asyncio.Semaphore | None = None
 
 
-async def throughput(
-    target: Target, clients: int, rooms: int, per_client: int, window: int, user_offset: int
-) -> ThroughputResult:
-    members = [_Member(n, n % rooms) for n in range(clients)]
-    size = {r: sum(1 for m in members if m.room == r) for r in range(rooms)}
-    expected = sum(per_client * size[m.room] for m in members)
-    done = asyncio.Event()
-    counters = {"deliveries": 0, "duplicates": 0}
-    last = [0.0]
+class _Rounds:
+    """The throughput workload's clients, and rounds of SENDs over them.
 
-    def handler_for(member: _Member) -> Handler:
-        prefix = f"tp-{member.index}-"
+    A round's tokens start with its own prefix, so a late copy from an earlier round is
+    never counted in a later one. A sender's window frees a slot when its own message
+    comes back on its subscription.
+    """
+
+    def __init__(self, target: Target, clients: int, rooms: int, window: int) -> None:
+        self.target = target
+        self.members = [_Member(n, n % rooms) for n in range(clients)]
+        self.window = window
+        self.size = {r: sum(1 for m in self.members if m.room == r) for r in range(rooms)}
+        self.prefix = ""
+        self.expected = 0
+        self.deliveries = 0
+        self.duplicates = 0
+        self.last = 0.0
+        self.done = asyncio.Event()
+
+    def handler_for(self, member: _Member) -> Handler:
+        own = f"-{member.index}-"
 
         def on_message(frame: Frame, now: float) -> None:
-            token = target.token_of(frame)
-            if token is None or not token.startswith("tp-"):
+            token = self.target.token_of(frame)
+            if token is None or not self.prefix or not token.startswith(self.prefix):
                 return
             if token in member.seen:
-                counters["duplicates"] += 1
+                self.duplicates += 1
                 return
             member.seen.add(token)
-            counters["deliveries"] += 1
-            last[0] = now
-            if token.startswith(prefix) and member.echoed is not None:
+            self.deliveries += 1
+            self.last = now
+            if token[len(self.prefix) :].startswith(own) and member.echoed is not None:
                 member.echoed.release()
-            if counters["deliveries"] >= expected:
-                done.set()
+            if self.deliveries >= self.expected:
+                self.done.set()
 
         return on_message
 
-    for member in members:
-        member.echoed = asyncio.Semaphore(window)
-    opened = await asyncio.gather(
-        *(target.open_client(user_offset + m.index, handler_for(m)) for m in members)
-    )
-    for member, client in zip(members, opened, strict=True):
-        member.client = client
-    try:
-        await asyncio.gather(
-            *(m.client.subscribe(target.destinations(m.room)[0]) for m in members if m.client)
+    async def open(self, user_offset: int) -> None:
+        opened = await asyncio.gather(
+            *(
+                self.target.open_client(user_offset + m.index, self.handler_for(m))
+                for m in self.members
+            )
         )
+        for member, client in zip(self.members, opened, strict=True):
+            member.client = client
+        await asyncio.gather(
+            *(
+                m.client.subscribe(self.target.destinations(m.room)[0])
+                for m in self.members
+                if m.client
+            )
+        )
+
+    async def round(self, prefix: str, per_client: int) -> float:
+        """Every client sends ``per_client`` messages; seconds from the first SEND to the
+        last delivery (or to the timeout)."""
+        self.prefix, self.deliveries, self.duplicates, self.last = prefix, 0, 0, 0.0
+        self.expected = sum(per_client * self.size[m.room] for m in self.members)
+        self.done.clear()
+        for member in self.members:  # fresh windows: a timed-out round leaves slots taken
+            member.echoed = asyncio.Semaphore(self.window)
 
         async def pump(member: _Member) -> None:
             assert member.client is not None and member.echoed is not None
-            send_to = target.destinations(member.room)[1]
+            send_to = self.target.destinations(member.room)[1]
             for n in range(per_client):
                 await member.echoed.acquire()
-                token = f"tp-{member.index}-{n}-{uuid.uuid4().hex[:8]}"
-                body = target.body(token).encode()
+                token = f"{prefix}-{member.index}-{n}-{uuid.uuid4().hex[:8]}"
+                body = self.target.body(token).encode()
                 await member.client.send_frame(Frame("SEND", [("destination", send_to)], body))
 
         started = time.perf_counter()
-        await asyncio.gather(*(pump(m) for m in members))
+        await asyncio.gather(*(pump(m) for m in self.members))
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(done.wait(), DELIVERY_TIMEOUT)
-        seconds = (last[0] or time.perf_counter()) - started
+            await asyncio.wait_for(self.done.wait(), DELIVERY_TIMEOUT)
+        return (self.last or time.perf_counter()) - started
+
+    async def close(self) -> None:
+        await asyncio.gather(*(m.client.close() for m in self.members if m.client))
+
+
+async def throughput(
+    target: Target,
+    clients: int,
+    rooms: int,
+    per_client: int,
+    window: int,
+    user_offset: int,
+    meter: CpuMeter | None = None,
+    warmup: int = 0,
+) -> ThroughputResult:
+    """``warmup`` unmeasured messages per client first: on the local stack they start the
+    function workers (a cold start costs the whole machine about a second of CPU) and
+    open their connections, as the latency run's warm-up does for one worker."""
+    rounds = _Rounds(target, clients, rooms, window)
+    await rounds.open(user_offset)
+    try:
+        if warmup:
+            await rounds.round("tw", warmup)
+        if meter is not None:
+            meter.start()
+        seconds = await rounds.round("tp", per_client)
+        if meter is not None:
+            meter.stop()
     finally:
-        await asyncio.gather(*(m.client.close() for m in members if m.client))
+        await rounds.close()
+    sends = clients * per_client
     return ThroughputResult(
-        counters["deliveries"], expected, clients * per_client, seconds, counters["duplicates"]
+        rounds.deliveries,
+        rounds.expected,
+        sends,
+        seconds,
+        rounds.duplicates,
+        meter.per_send_ms(sends) if meter is not None else {},
     )
+
+
+def print_cpu(result: ThroughputResult) -> None:
+    """The throughput phase's CPU per SEND by process role (the stack is CPU-bound)."""
+    if result.cpu_ms_per_send:
+        parts = ", ".join(f"{k} {v:.2f}" for k, v in result.cpu_ms_per_send.items())
+        print(f"  CPU ms per SEND: {parts}", flush=True)
 
 
 # -- the local stack -------------------------------------------------------------------
 
 
 @contextlib.contextmanager
-def local_stack(concurrency: int, log_level: str) -> Iterator[tuple[str, str, Path]]:
+def local_stack(concurrency: int, log_level: str) -> Iterator[tuple[str, str, Path, int]]:
     folder = Path(tempfile.mkdtemp(prefix="chatflow-bench-"))
     http_port, ws_port = free_port(), free_port()
     log_path = folder / "stack.log"
@@ -430,7 +498,7 @@ def local_stack(concurrency: int, log_level: str) -> Iterator[tuple[str, str, Pa
             time.sleep(0.2)
         urls = json.loads(endpoints.read_text())
         print(f"local stack: {urls['http']} {urls['ws']} (log {log_path})", flush=True)
-        yield urls["http"], urls["ws"], log_path
+        yield urls["http"], urls["ws"], log_path, process.pid
     finally:
         process.send_signal(signal.SIGINT)
         try:
@@ -458,20 +526,39 @@ def report_durations(log: str, function: str) -> list[float]:
 
 
 class _Timer:
-    """Wall time and calls of one step, summed over the run."""
+    """Wall time, CPU time of the calling thread, and calls of one step, summed."""
 
     def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
         self.seconds = 0.0
+        self.cpu_seconds = 0.0
         self.calls = 0
 
     def wrap(self, function: Callable[..., Any]) -> Callable[..., Any]:
         def timed(*args: Any, **kwargs: Any) -> Any:
-            started = time.perf_counter()
+            started, cpu = time.perf_counter(), time.thread_time()
             try:
                 return function(*args, **kwargs)
             finally:
                 self.seconds += time.perf_counter() - started
+                self.cpu_seconds += time.thread_time() - cpu
                 self.calls += 1
+
+        return timed
+
+    def wrap_pages(self, function: Callable[..., Iterator[Any]]) -> Callable[..., Iterator[Any]]:
+        """For a generator of pages (one Query each): time the fetch of every page."""
+
+        def timed(*args: Any, **kwargs: Any) -> Iterator[Any]:
+            pages = function(*args, **kwargs)
+            while True:
+                page = self.wrap(next)(pages, None)
+                if page is None:
+                    self.calls -= 1  # the end of the pages, not a Query
+                    return
+                yield page
 
         return timed
 
@@ -506,7 +593,9 @@ async def breakdown(log_path: Path, flow: ChatFlow, messages: int) -> dict[str, 
     A real sender connection (its id is CONNECTED's ``session``) and a real receiver are
     open on the stack; each SEND is handed to ``StompSession.on_message`` and
     ``Runtime.deliver`` here, as ``handlers.ws_frame`` does, so the @connections posts
-    really reach the receiver through the local gateway.
+    really reach the receiver through the local gateway. The handler runs on a thread with
+    no event loop, as in a Lambda worker (the bulk poster then uses its own loop). Each
+    step's wall time and CPU time (of that thread) are summed.
     """
     os.environ.update(_service_env(log_path))
     from chatflow.settings import get_settings
@@ -514,15 +603,12 @@ async def breakdown(log_path: Path, flow: ChatFlow, messages: int) -> dict[str, 
     from chatflow.ws.runtime import build_runtime
 
     runtime = build_runtime(get_settings())
-    deps = runtime.session._d  # the bench times the session's own adapters
-    steps = {name: _Timer() for name in ("parse", "guard", "post", "fanout", "query", "posts")}
-    total = _Timer()
-    deps.guard.check = steps["guard"].wrap(deps.guard.check)  # type: ignore[method-assign]
-    deps.messages.post = steps["post"].wrap(deps.messages.post)  # type: ignore[method-assign]
-    runtime.fanout.to_room = steps["fanout"].wrap(runtime.fanout.to_room)  # type: ignore[method-assign]
-    client = runtime.table.client
-    client.query = steps["query"].wrap(client.query)  # type: ignore[method-assign]
-    runtime.api.post = steps["posts"].wrap(runtime.api.post)  # type: ignore[method-assign]
+    steps, total = _instrument(runtime)
+
+    def handle(wire: bytes) -> None:
+        steps["parse"].wrap(stomp_parse)(wire)
+        outcome = total.wrap(runtime.session.on_message)(cid, wire.decode(), None)
+        runtime.deliver(cid, outcome)
 
     target = flow.target()
     room_send = target.destinations(0)[1]
@@ -545,13 +631,11 @@ async def breakdown(log_path: Path, flow: ChatFlow, messages: int) -> dict[str, 
         token = f"bd-{uuid.uuid4().hex}"
         wire = serialize(Frame("SEND", [("destination", room_send)], target.body(token).encode()))
         got[token] = loop.create_future()
-        started = time.perf_counter()
         if n == 20:  # warm-up done: start counting
             for timer in (*steps.values(), total):
-                timer.seconds, timer.calls = 0.0, 0
-        steps["parse"].wrap(stomp_parse)(wire)
-        outcome = total.wrap(runtime.session.on_message)(cid, wire.decode(), None)
-        runtime.deliver(cid, outcome)
+                timer.reset()
+        started = time.perf_counter()
+        await asyncio.to_thread(handle, wire)
         finished = time.perf_counter()
         at = await asyncio.wait_for(got[token], DELIVERY_TIMEOUT)
         if n >= 20:
@@ -559,15 +643,45 @@ async def breakdown(log_path: Path, flow: ChatFlow, messages: int) -> dict[str, 
             delivered.append((at - started) * 1000)
     await a.close()
     await b.close()
+    return _breakdown_summary(steps, total, messages, handled, delivered)
+
+
+def _instrument(runtime: Any) -> tuple[dict[str, _Timer], _Timer]:
+    """Wrap the session's adapters with timers: the bench times the handler's own calls."""
+    deps = runtime.session._d
+    steps = {name: _Timer() for name in ("parse", "guard", "post", "fanout", "query", "posts")}
+    deps.guard.check = steps["guard"].wrap(deps.guard.check)
+    deps.messages.post = steps["post"].wrap(deps.messages.post)
+    runtime.fanout.to_room = steps["fanout"].wrap(runtime.fanout.to_room)
+    table = runtime.table
+    table.room_subscriptions = steps["query"].wrap_pages(table.room_subscriptions)
+    api = runtime.api
+    api.post = steps["posts"].wrap(api.post)
+    if hasattr(api, "post_many"):
+        api.post_many = steps["posts"].wrap(api.post_many)
+    return steps, _Timer()
+
+
+def _breakdown_summary(
+    steps: dict[str, _Timer],
+    total: _Timer,
+    messages: int,
+    handled: list[float],
+    delivered: list[float],
+) -> dict[str, Any]:
     per_message = {name: timer.seconds * 1000 / messages for name, timer in steps.items()}
+    cpu = {name: timer.cpu_seconds * 1000 / messages for name, timer in steps.items()}
     result = {
         "messages": messages,
         "handler_p50_ms": statistics.median(handled),
         "delivered_p50_ms": statistics.median(delivered),
         "on_message_ms": total.seconds * 1000 / messages,
+        "on_message_cpu_ms": total.cpu_seconds * 1000 / messages,
         "per_message_ms": per_message,
+        "cpu_per_message_ms": cpu,
         "calls_per_message": {n: t.calls / messages for n, t in steps.items()},
         "pg_append_ms": per_message["post"] - per_message["fanout"],
+        "pg_append_cpu_ms": cpu["post"] - cpu["fanout"],
     }
     print("  breakdown (ms per message): " + json.dumps(result, default=float)[:2000])
     return result
@@ -587,15 +701,22 @@ async def run_target(target: Target, args: argparse.Namespace, results: dict[str
         f"{args.per_client} messages each",
         flush=True,
     )
-    tp = (
-        await throughput(target, args.clients, args.rooms, args.per_client, args.window, 2)
-    ).summary()
+    meter = CpuMeter(rabbitmq_pids())
+    done = await throughput(
+        target, args.clients, args.rooms, args.per_client, args.window, 2, meter, args.tp_warmup
+    )
+    tp = done.summary()
     print("  " + ", ".join(f"{k} {v:.1f}" for k, v in tp.items()), flush=True)
-    results[target.name] = {"latency": lat, "throughput": tp}
+    print_cpu(done)
+    results[target.name] = {
+        "latency": lat,
+        "throughput": tp,
+        "cpu_ms_per_send": done.cpu_ms_per_send,
+    }
 
 
 def chatflow_phase(http: str, ws: str, args: argparse.Namespace, results: dict[str, Any],
-                   log_path: Path | None) -> None:  # fmt: skip
+                   log_path: Path | None, stack_pid: int | None) -> None:  # fmt: skip
     flow = ChatFlow(http, ws, users=2 + args.clients, rooms=1 + args.rooms)
     flow.members(0, [0, 1])
     for member in range(args.clients):
@@ -621,13 +742,22 @@ def chatflow_phase(http: str, ws: str, args: argparse.Namespace, results: dict[s
         print(f"{target.name}: throughput, {args.clients} clients in {args.rooms} rooms, "
               f"{args.per_client} messages each")  # fmt: skip
         rooms_from_1 = Target(target.name, target.open_client, lambda r: target.destinations(r + 1))
-        tp = (
-            await throughput(
-                rooms_from_1, args.clients, args.rooms, args.per_client, args.window, 2
-            )
-        ).summary()
+        meter = CpuMeter([stack_pid] if stack_pid is not None else [])
+        done = await throughput(
+            rooms_from_1,
+            args.clients,
+            args.rooms,
+            args.per_client,
+            args.window,
+            2,
+            meter,
+            args.tp_warmup,
+        )
+        tp = done.summary()
         print("  " + ", ".join(f"{k} {v:.1f}" for k, v in tp.items()), flush=True)
+        print_cpu(done)
         entry["throughput"] = tp
+        entry["cpu_ms_per_send"] = done.cpu_ms_per_send
         results[target.name] = entry
 
     asyncio.run(go())
@@ -647,6 +777,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rooms", type=int, default=5)
     parser.add_argument("--per-client", type=int, default=100)
     parser.add_argument("--window", type=int, default=4)
+    parser.add_argument(
+        "--tp-warmup", type=int, default=10, help="unmeasured messages per client first"
+    )
     parser.add_argument("--concurrency", type=int, default=4, help="workers per function")
     parser.add_argument("--log-level", default="INFO")
     parser.add_argument("--breakdown", action="store_true", help="time each handler step")
@@ -656,10 +789,10 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, Any] = {"args": vars(args) | {"json": str(args.json)}}
 
     if args.http and args.ws:
-        chatflow_phase(args.http.rstrip("/"), args.ws.rstrip("/"), args, results, None)
+        chatflow_phase(args.http.rstrip("/"), args.ws.rstrip("/"), args, results, None, None)
     else:
-        with local_stack(args.concurrency, args.log_level) as (http, ws, log_path):
-            chatflow_phase(http, ws, args, results, log_path)
+        with local_stack(args.concurrency, args.log_level) as (http, ws, log_path, pid):
+            chatflow_phase(http, ws, args, results, log_path, pid)
     if not args.skip_rabbitmq:
         asyncio.run(run_target(rabbitmq_target(args.rabbitmq), args, results))
 

@@ -13,11 +13,13 @@ import contextlib
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from http import HTTPStatus
-from urllib.parse import unquote, urlsplit
+from urllib.parse import SplitResult, unquote, urlsplit
 
 MAX_HEAD = 64 * 1024
 MAX_BODY = 10 * 1024 * 1024
+_REASONS = {status.value: status.phrase for status in HTTPStatus}
 
 
 class HttpError(Exception):
@@ -28,6 +30,9 @@ class HttpError(Exception):
 
 @dataclass
 class HttpRequest:
+    """One request. Its path and headers are looked up several times per request (every
+    @connections POST of a fan-out comes through here), so both are worked out once."""
+
     method: str
     target: str
     version: str
@@ -36,22 +41,41 @@ class HttpRequest:
     body: bytes = b""
     peer: str = "127.0.0.1"
 
-    @property
+    @cached_property
+    def _split(self) -> SplitResult | None:
+        """None for the common origin-form target: a path alone, no query or fragment."""
+        target = self.target
+        plain = "?" not in target and "#" not in target and "\t" not in target
+        if plain and target[:1] == "/" and target[:2] != "//":
+            return None
+        return urlsplit(target)
+
+    @cached_property
     def path(self) -> str:
-        return unquote(urlsplit(self.target).path)
+        split = self._split
+        return unquote(self.target if split is None else split.path)
 
     @property
     def raw_path(self) -> str:
-        return urlsplit(self.target).path
+        split = self._split
+        return self.target if split is None else split.path
 
     @property
     def query(self) -> str:
-        return urlsplit(self.target).query
+        split = self._split
+        return "" if split is None else split.query
+
+    @cached_property
+    def _fields(self) -> dict[str, str]:
+        """Header values by lower-case name; repeated fields joined with ", "."""
+        fields: dict[str, str] = {}
+        for key, value in self.headers:
+            name = key.lower()
+            fields[name] = f"{fields[name]}, {value}" if name in fields else value
+        return fields
 
     def header(self, name: str) -> str | None:
-        lowered = name.lower()
-        found = [value for key, value in self.headers if key.lower() == lowered]
-        return ", ".join(found) if found else None
+        return self._fields.get(name.lower())
 
     @property
     def keep_alive(self) -> bool:
@@ -79,10 +103,7 @@ class HttpResponse:
         )
 
     def serialize(self, keep_alive: bool, head_only: bool = False) -> bytes:
-        reason = (
-            HTTPStatus(self.status).phrase if self.status in HTTPStatus._value2member_map_ else ""
-        )
-        lines = [f"HTTP/1.1 {self.status} {reason}"]
+        lines = [f"HTTP/1.1 {self.status} {_REASONS.get(self.status, '')}"]
         names = {key.lower() for key, _ in self.headers}
         lines += [f"{key}: {value}" for key, value in self.headers]
         if "content-length" not in names and self.status not in (204, 304):
@@ -92,16 +113,8 @@ class HttpResponse:
         return head if head_only or self.status in (204, 304) else head + self.body
 
 
-async def read_request(reader: asyncio.StreamReader, peer: str) -> HttpRequest | None:
-    """The next request on the connection; None when the client closed it."""
-    try:
-        head = await reader.readuntil(b"\r\n\r\n")
-    except asyncio.IncompleteReadError as exc:
-        if exc.partial.strip():
-            raise HttpError(400, "incomplete request head") from None
-        return None
-    except asyncio.LimitOverrunError:
-        raise HttpError(431, "request head too large") from None
+def parse_head(head: bytes, peer: str) -> HttpRequest:
+    """The request line and header fields of a head ending with an empty line."""
     lines = head.decode("latin-1").split("\r\n")
     try:
         method, target, version = lines[0].split(" ", 2)
@@ -115,12 +128,36 @@ async def read_request(reader: asyncio.StreamReader, peer: str) -> HttpRequest |
         if not sep:
             raise HttpError(400, "malformed header")
         headers.append((name.strip(), value.strip()))
-    request = HttpRequest(method.upper(), target, version, headers, head, peer=peer)
+    return HttpRequest(method.upper(), target, version, headers, head, peer=peer)
+
+
+def body_length(request: HttpRequest) -> int:
+    """How many body bytes follow the head: Content-Length only, at most MAX_BODY."""
     if request.header("transfer-encoding"):
         raise HttpError(411, "send a Content-Length")
-    length = int(request.header("content-length") or 0)
+    try:
+        length = int(request.header("content-length") or 0)
+    except ValueError:
+        raise HttpError(400, "malformed Content-Length") from None
+    if length < 0:
+        raise HttpError(400, "malformed Content-Length")
     if length > MAX_BODY:
         raise HttpError(413, "request body too large")
+    return length
+
+
+async def read_request(reader: asyncio.StreamReader, peer: str) -> HttpRequest | None:
+    """The next request on the connection; None when the client closed it."""
+    try:
+        head = await reader.readuntil(b"\r\n\r\n")
+    except asyncio.IncompleteReadError as exc:
+        if exc.partial.strip():
+            raise HttpError(400, "incomplete request head") from None
+        return None
+    except asyncio.LimitOverrunError:
+        raise HttpError(431, "request head too large") from None
+    request = parse_head(head, peer)
+    length = body_length(request)
     if length:
         request.body = await reader.readexactly(length)
     return request

@@ -18,7 +18,7 @@ import secrets
 import signal
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
@@ -26,6 +26,7 @@ from typing import Any
 
 from local.apigw_events import ApiInfo
 from local.http11 import serve_connection
+from local.http_protocol import HttpProtocol
 from local.intrinsics import TemplateError
 from local.keeper import ResourceKeeper
 from local.layer import build_local_layer, link_sdk
@@ -359,13 +360,21 @@ class LocalStack:
             o.idle_timeout,
             o.max_lifetime,
         )
-        handlers = [
-            (o.http_port, partial(_connection, rest.handle, None)),
-            (o.ws_port, partial(_connection, self.ws.handle_http, self.ws.handle_upgrade)),
-        ]
-        for port, handler in handlers:
+        ws = self.ws
+        loop = asyncio.get_running_loop()
+        starts: list[tuple[int, Callable[[], Awaitable[asyncio.Server]]]] = [
+            (o.http_port, lambda: asyncio.start_server(
+                partial(_connection, rest.handle, None), "127.0.0.1", o.http_port, limit=2**20
+            )),
+            # @connections posts (several per message sent) are answered in callbacks
+            (o.ws_port, lambda: loop.create_server(
+                lambda: HttpProtocol(ws.answer, ws.handle_http, ws.handle_upgrade, limit=2**20),
+                "127.0.0.1", o.ws_port,
+            )),
+        ]  # fmt: skip
+        for port, start in starts:
             try:
-                server = await asyncio.start_server(handler, "127.0.0.1", port, limit=2**20)
+                server = await start()
             except OSError as exc:
                 raise StackError(f"cannot listen on 127.0.0.1:{port}: {exc.strerror}") from exc
             self.servers.append(server)

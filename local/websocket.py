@@ -83,12 +83,10 @@ class Connection:
                     self.writer.write_eof()
 
     def send(self, data: bytes) -> None:
-        try:
-            data.decode("utf-8")
-        except UnicodeDecodeError:
-            self.protocol.send_binary(data)
-        else:
+        if _is_text(data):
             self.protocol.send_text(data)
+        else:
+            self.protocol.send_binary(data)
         self.touch()
         self.flush()
 
@@ -142,11 +140,19 @@ class WebSocketGateway:
         self.max_lifetime = max_lifetime
         self.connections: dict[str, Connection] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._named_routes = {k: r for k, r in routes.items() if not k.startswith("$")}
 
     # -- the @connections API -----------------------------------------------------------
 
     async def handle_http(self, request: HttpRequest) -> HttpResponse:
-        """``POST|GET|DELETE [/{stage}]/@connections/{id}``, answered as API Gateway does."""
+        """:meth:`answer` for callers that await a handler."""
+        return self.answer(request)
+
+    def answer(self, request: HttpRequest) -> HttpResponse:
+        """``POST|GET|DELETE [/{stage}]/@connections/{id}``, answered as API Gateway does.
+
+        Synchronous (nothing here waits), so the port's protocol answers it in a callback.
+        """
         path = request.path
         at = path.find(_MARKER)
         if at < 0:
@@ -242,7 +248,9 @@ class WebSocketGateway:
         while connection.protocol.state is not State.CLOSED:
             wait = self._time_left(connection, closing_since)
             try:
-                data = await asyncio.wait_for(reader.read(65536), max(wait, 0.01))
+                # asyncio.timeout, not wait_for: no extra task for every message read.
+                async with asyncio.timeout(max(wait, 0.01)):
+                    data = await reader.read(65536)
             except TimeoutError:
                 if closing_since is not None:
                     break  # the client never finished the closing handshake
@@ -308,7 +316,7 @@ class WebSocketGateway:
 
     def _select_route(self, body: str) -> WebSocketRoute | None:
         """``$request.body.action`` when a message is JSON naming a route; else ``$default``."""
-        named = {k: r for k, r in self.routes.items() if not k.startswith("$")}
+        named = self._named_routes
         if named:
             with contextlib.suppress(ValueError, AttributeError):
                 action = json.loads(body).get("action")
@@ -349,6 +357,17 @@ def _post(connection: Connection, data: bytes) -> HttpResponse:
         return _aws_error(413, "PayloadTooLargeException")
     connection.send(data)
     return HttpResponse(200, b"", [("Content-Type", "application/json")])
+
+
+def _is_text(data: bytes) -> bool:
+    """Whether a posted message goes out as a text frame (valid UTF-8) or a binary one."""
+    if data.isascii():  # STOMP frames almost always are; no decoding needed to tell
+        return True
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _describe(connection: Connection) -> HttpResponse:

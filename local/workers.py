@@ -157,7 +157,8 @@ class FunctionPool:
         began = time.monotonic()
         try:
             await worker.send({"requestId": request_id, "event": event, "deadlineMs": deadline_ms})
-            reply = await asyncio.wait_for(worker.receive(), timeout)
+            async with asyncio.timeout(timeout):  # not wait_for: no task per invocation
+                reply = await worker.receive()
         except TimeoutError:
             self.console.tagged(
                 f"{self.name} {request_id}", f"Task timed out after {timeout:.2f} seconds"

@@ -24,7 +24,8 @@ from urllib.parse import urlsplit
 
 from local.dynamo.engine import Engine
 from local.dynamo.errors import ERROR_PREFIX, DynamoError
-from local.http11 import HttpRequest, HttpResponse, serve_connection
+from local.http11 import HttpRequest, HttpResponse
+from local.http_protocol import HttpProtocol
 
 TARGET_PREFIX = "DynamoDB_20120810."
 CONTENT_TYPE = "application/x-amz-json-1.0"
@@ -41,10 +42,17 @@ class DynamoFront:
         self.upstream = urlsplit(upstream) if upstream else None
         self.forwarded = 0
 
-    async def handle(self, request: HttpRequest) -> HttpResponse:
+    def answer_now(self, request: HttpRequest) -> HttpResponse | None:
+        """A DynamoDB operation, answered at once; None for what goes upstream."""
         target = request.header("x-amz-target") or ""
         if target.startswith(TARGET_PREFIX):
             return self.dynamodb(target[len(TARGET_PREFIX) :], request.body)
+        return None
+
+    async def handle(self, request: HttpRequest) -> HttpResponse:
+        answer = self.answer_now(request)
+        if answer is not None:
+            return answer
         if self.upstream is None:
             return _reply(400, _unknown("Only DynamoDB is served here (no upstream)"))
         self.forwarded += 1
@@ -152,12 +160,11 @@ async def start(
 ) -> tuple[asyncio.Server, asyncio.Task[None]]:
     """Listen on host:port; the server and its TTL sweeper task."""
     front = DynamoFront(engine, upstream)
-
-    async def connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        with contextlib.suppress(asyncio.CancelledError):  # the loop is shutting down
-            await serve_connection(reader, writer, front.handle)
-
-    server = await asyncio.start_server(connection, host, port, limit=2**20)
+    # DynamoDB requests are answered from the socket's callbacks (no task per request);
+    # forwarded ones wait for the upstream in a task.
+    server = await asyncio.get_running_loop().create_server(
+        lambda: HttpProtocol(front.answer_now, front.handle, limit=2**20), host, port
+    )
     return server, asyncio.ensure_future(_sweeper(engine, sweep))
 
 
