@@ -161,5 +161,5 @@ def test_linked_operations_conform(api_schema: BaseSchema, tokens: Tokens) -> No
         )
     )
     # The links were followed: operations on a room reached through a created room's id.
-    linked = {label for label, status in calls if "{room_id}" in label and status < 300}
+    linked = {label for label, status in calls if "{roomId}" in label and status < 300}
     assert len(linked) >= 3, sorted(calls.items())

@@ -226,9 +226,9 @@ BAD_REQUESTS: dict[str, Bad] = {
         "POST", "/api/auth/login", 401, json={"username": "nobody", "password": "p" * 73}
     ),
     # paths and query strings
-    "room id not a uuid": Bad("GET", "/api/rooms/not-a-uuid", 422, ("room_id",)),
-    "room id sql": Bad("GET", "/api/rooms/1%27%20OR%20%271%27=%271", 422, ("room_id",)),
-    "member id not a uuid": Bad("DELETE", ROOM + "/members/123", 422, ("user_id",)),
+    "room id not a uuid": Bad("GET", "/api/rooms/not-a-uuid", 422, ("roomId",)),
+    "room id sql": Bad("GET", "/api/rooms/1%27%20OR%20%271%27=%271", 422, ("roomId",)),
+    "member id not a uuid": Bad("DELETE", ROOM + "/members/123", 422, ("userId",)),
     "seq not a number": Bad("PATCH", MESSAGES + "/abc", 422, ("seq",), json={"body": "x"}),
     "seq zero": Bad("DELETE", MESSAGES + "/0", 422, ("seq",)),
     "seq too big": Bad("DELETE", MESSAGES + "/99999999999999999999", 422, ("seq",)),

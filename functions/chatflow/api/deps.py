@@ -1,10 +1,12 @@
-"""FastAPI dependencies as ``Annotated`` aliases: ``Services``, ``Claims``, ``CurrentUser``."""
+"""FastAPI dependencies as ``Annotated`` aliases: ``Services``, ``Claims``, ``CurrentUser``,
+and the path parameters ``RoomId`` and ``UserId``."""
 
 from __future__ import annotations
 
 from typing import Annotated
+from uuid import UUID
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from chatflow.container import Container
@@ -40,6 +42,10 @@ def _current_user(services: Services, claims: Claims) -> User:
 
 
 CurrentUser = Annotated[User, Depends(_current_user)]
+
+# Path parameters are named in camelCase, as every JSON field is, so a 422 names ``roomId``.
+RoomId = Annotated[UUID, Path(alias="roomId")]
+UserId = Annotated[UUID, Path(alias="userId")]
 
 
 def client_address(request: Request) -> str:

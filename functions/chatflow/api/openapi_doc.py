@@ -4,7 +4,7 @@
    the API answers errors as ``application/problem+json`` (RFC 9457). The schema is moved
    to the media type actually sent, so clients and contract tests check error bodies too.
 2. Links: which response value feeds which later request (a created room's ``id`` is the
-   ``room_id`` of every room operation, a stored message's ``seq`` addresses it). They
+   ``roomId`` of every room operation, a stored message's ``seq`` addresses it). They
    document the API's workflows and let contract tests chain calls.
 """
 
@@ -15,38 +15,38 @@ from typing import Any
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 _PROBLEM_REF = "#/components/schemas/ProblemOut"
 
-_ROOM_FROM_BODY = {"room_id": "$response.body#/id"}
-_ROOM_FROM_PATH = {"room_id": "$request.path.room_id"}
+_ROOM_FROM_BODY = {"roomId": "$response.body#/id"}
+_ROOM_FROM_PATH = {"roomId": "$request.path.roomId"}
 _ROOM_OPERATIONS = [
-    ("GetRoom", "get", "/api/rooms/{room_id}"),
-    ("UpdateRoom", "patch", "/api/rooms/{room_id}"),
-    ("DeleteRoom", "delete", "/api/rooms/{room_id}"),
-    ("JoinRoom", "post", "/api/rooms/{room_id}/join"),
-    ("LeaveRoom", "post", "/api/rooms/{room_id}/leave"),
-    ("ListMembers", "get", "/api/rooms/{room_id}/members"),
-    ("AddMember", "post", "/api/rooms/{room_id}/members"),
-    ("RoomPresence", "get", "/api/rooms/{room_id}/presence"),
-    ("History", "get", "/api/rooms/{room_id}/messages"),
-    ("PostMessage", "post", "/api/rooms/{room_id}/messages"),
-    ("MarkRead", "put", "/api/rooms/{room_id}/read"),
+    ("GetRoom", "get", "/api/rooms/{roomId}"),
+    ("UpdateRoom", "patch", "/api/rooms/{roomId}"),
+    ("DeleteRoom", "delete", "/api/rooms/{roomId}"),
+    ("JoinRoom", "post", "/api/rooms/{roomId}/join"),
+    ("LeaveRoom", "post", "/api/rooms/{roomId}/leave"),
+    ("ListMembers", "get", "/api/rooms/{roomId}/members"),
+    ("AddMember", "post", "/api/rooms/{roomId}/members"),
+    ("RoomPresence", "get", "/api/rooms/{roomId}/presence"),
+    ("History", "get", "/api/rooms/{roomId}/messages"),
+    ("PostMessage", "post", "/api/rooms/{roomId}/messages"),
+    ("MarkRead", "put", "/api/rooms/{roomId}/read"),
 ]
-_MESSAGE_PARAMS = {"room_id": "$request.path.room_id", "seq": "$response.body#/seq"}
-_MEMBER_PARAMS = {"room_id": "$request.path.room_id", "user_id": "$response.body#/user/id"}
+_MESSAGE_PARAMS = {"roomId": "$request.path.roomId", "seq": "$response.body#/seq"}
+_MEMBER_PARAMS = {"roomId": "$request.path.roomId", "userId": "$response.body#/user/id"}
 
 # (method, path, status) -> [(link name, target method, target path, parameters)]
 LINKS: dict[tuple[str, str, str], list[tuple[str, str, str, dict[str, str]]]] = {
     ("post", "/api/rooms", "201"): [(n, m, p, _ROOM_FROM_BODY) for n, m, p in _ROOM_OPERATIONS],
     ("post", "/api/dms", "200"): [(n, m, p, _ROOM_FROM_BODY) for n, m, p in _ROOM_OPERATIONS],
-    ("post", "/api/rooms/{room_id}/join", "200"): [
+    ("post", "/api/rooms/{roomId}/join", "200"): [
         (n, m, p, _ROOM_FROM_PATH) for n, m, p in _ROOM_OPERATIONS
     ],
-    ("post", "/api/rooms/{room_id}/messages", "201"): [
-        ("EditMessage", "patch", "/api/rooms/{room_id}/messages/{seq}", _MESSAGE_PARAMS),
-        ("DeleteMessage", "delete", "/api/rooms/{room_id}/messages/{seq}", _MESSAGE_PARAMS),
+    ("post", "/api/rooms/{roomId}/messages", "201"): [
+        ("EditMessage", "patch", "/api/rooms/{roomId}/messages/{seq}", _MESSAGE_PARAMS),
+        ("DeleteMessage", "delete", "/api/rooms/{roomId}/messages/{seq}", _MESSAGE_PARAMS),
     ],
-    ("post", "/api/rooms/{room_id}/members", "201"): [
-        ("ChangeRole", "patch", "/api/rooms/{room_id}/members/{user_id}", _MEMBER_PARAMS),
-        ("RemoveMember", "delete", "/api/rooms/{room_id}/members/{user_id}", _MEMBER_PARAMS),
+    ("post", "/api/rooms/{roomId}/members", "201"): [
+        ("ChangeRole", "patch", "/api/rooms/{roomId}/members/{userId}", _MEMBER_PARAMS),
+        ("RemoveMember", "delete", "/api/rooms/{roomId}/members/{userId}", _MEMBER_PARAMS),
     ],
 }
 

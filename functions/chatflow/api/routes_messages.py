@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from typing import Annotated
-from uuid import UUID
 
 from fastapi import APIRouter, Path, Query, Response
 
 from chatflow.api.convert import message_out, page_out
-from chatflow.api.deps import CurrentUser, Services
+from chatflow.api.deps import CurrentUser, RoomId, Services
 from chatflow.api.schemas import (
     EditMessageIn,
     MessageOut,
@@ -24,9 +23,9 @@ Seq = Annotated[int, Path(ge=1, le=2**62)]
 Cursor = Annotated[int | None, Query(ge=0, le=2**62)]
 
 
-@router.get("/rooms/{room_id}/messages", response_model=PageOut)
+@router.get("/rooms/{roomId}/messages", response_model=PageOut)
 def history(
-    room_id: UUID,
+    room_id: RoomId,
     services: Services,
     user: CurrentUser,
     before: Cursor = None,
@@ -38,13 +37,13 @@ def history(
 
 
 @router.post(
-    "/rooms/{room_id}/messages",
+    "/rooms/{roomId}/messages",
     status_code=201,
     response_model=MessageOut,
     responses={200: {"model": MessageOut, "description": "a retry: the first copy"}},
 )
 def post_message(
-    room_id: UUID, body: PostMessageIn, services: Services, user: CurrentUser, response: Response
+    room_id: RoomId, body: PostMessageIn, services: Services, user: CurrentUser, response: Response
 ) -> MessageOut:
     """Store a message; a repeated ``clientMsgId`` answers 200 with the first copy."""
     result = services.messages.post(user, room_id, body.body, body.client_msg_id)
@@ -53,21 +52,21 @@ def post_message(
     return message_out(result.message)
 
 
-@router.patch("/rooms/{room_id}/messages/{seq}", response_model=MessageOut)
+@router.patch("/rooms/{roomId}/messages/{seq}", response_model=MessageOut)
 def edit_message(
-    room_id: UUID, seq: Seq, body: EditMessageIn, services: Services, user: CurrentUser
+    room_id: RoomId, seq: Seq, body: EditMessageIn, services: Services, user: CurrentUser
 ) -> MessageOut:
     return message_out(services.messages.edit(user, room_id, seq, body.body))
 
 
-@router.delete("/rooms/{room_id}/messages/{seq}", status_code=204, response_class=Response)
-def delete_message(room_id: UUID, seq: Seq, services: Services, user: CurrentUser) -> Response:
+@router.delete("/rooms/{roomId}/messages/{seq}", status_code=204, response_class=Response)
+def delete_message(room_id: RoomId, seq: Seq, services: Services, user: CurrentUser) -> Response:
     services.messages.delete(user, room_id, seq)
     return Response(status_code=204)
 
 
-@router.put("/rooms/{room_id}/read", response_model=ReadPositionOut)
+@router.put("/rooms/{roomId}/read", response_model=ReadPositionOut)
 def mark_read(
-    room_id: UUID, body: ReadPositionIn, services: Services, user: CurrentUser
+    room_id: RoomId, body: ReadPositionIn, services: Services, user: CurrentUser
 ) -> ReadPositionOut:
     return ReadPositionOut(last_read_seq=services.messages.mark_read(user, room_id, body.seq))

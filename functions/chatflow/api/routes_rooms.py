@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from typing import Annotated
-from uuid import UUID
 
 from fastapi import APIRouter, Query, Response
 
 from chatflow.api.convert import member_out, room_out, user_out
-from chatflow.api.deps import CurrentUser, Services
+from chatflow.api.deps import CurrentUser, RoomId, Services, UserId
 from chatflow.api.schemas import (
     AddMemberIn,
     ChangeRoleIn,
@@ -42,43 +41,43 @@ def search_public_rooms(
     return [room_out(r) for r in services.rooms.search_public(user, q)]
 
 
-@router.get("/rooms/{room_id}", response_model=RoomOut)
-def get_room(room_id: UUID, services: Services, user: CurrentUser) -> RoomOut:
+@router.get("/rooms/{roomId}", response_model=RoomOut)
+def get_room(room_id: RoomId, services: Services, user: CurrentUser) -> RoomOut:
     return room_out(services.rooms.get(user, room_id))
 
 
-@router.patch("/rooms/{room_id}", response_model=RoomOut)
+@router.patch("/rooms/{roomId}", response_model=RoomOut)
 def update_room(
-    room_id: UUID, body: UpdateRoomIn, services: Services, user: CurrentUser
+    room_id: RoomId, body: UpdateRoomIn, services: Services, user: CurrentUser
 ) -> RoomOut:
     return room_out(services.rooms.update(user, room_id, body.name, body.topic))
 
 
-@router.delete("/rooms/{room_id}", status_code=204, response_class=Response)
-def delete_room(room_id: UUID, services: Services, user: CurrentUser) -> Response:
+@router.delete("/rooms/{roomId}", status_code=204, response_class=Response)
+def delete_room(room_id: RoomId, services: Services, user: CurrentUser) -> Response:
     services.rooms.delete(user, room_id)
     return Response(status_code=204)
 
 
-@router.post("/rooms/{room_id}/join", response_model=RoomOut)
-def join_room(room_id: UUID, services: Services, user: CurrentUser) -> RoomOut:
+@router.post("/rooms/{roomId}/join", response_model=RoomOut)
+def join_room(room_id: RoomId, services: Services, user: CurrentUser) -> RoomOut:
     return room_out(services.rooms.join(user, room_id))
 
 
-@router.post("/rooms/{room_id}/leave", status_code=204, response_class=Response)
-def leave_room(room_id: UUID, services: Services, user: CurrentUser) -> Response:
+@router.post("/rooms/{roomId}/leave", status_code=204, response_class=Response)
+def leave_room(room_id: RoomId, services: Services, user: CurrentUser) -> Response:
     services.rooms.leave(user, room_id)
     return Response(status_code=204)
 
 
-@router.get("/rooms/{room_id}/members", response_model=list[MemberOut])
-def list_members(room_id: UUID, services: Services, user: CurrentUser) -> list[MemberOut]:
+@router.get("/rooms/{roomId}/members", response_model=list[MemberOut])
+def list_members(room_id: RoomId, services: Services, user: CurrentUser) -> list[MemberOut]:
     return [member_out(m) for m in services.rooms.members(user, room_id)]
 
 
-@router.post("/rooms/{room_id}/members", status_code=201, response_model=MemberOut)
+@router.post("/rooms/{roomId}/members", status_code=201, response_model=MemberOut)
 def add_member(
-    room_id: UUID, body: AddMemberIn, services: Services, user: CurrentUser
+    room_id: RoomId, body: AddMemberIn, services: Services, user: CurrentUser
 ) -> MemberOut:
     # Look the room up first so a non-member learns nothing about which usernames exist.
     services.rooms.get(user, room_id)
@@ -86,21 +85,23 @@ def add_member(
     return member_out(services.rooms.add_member(user, room_id, target, body.role))
 
 
-@router.patch("/rooms/{room_id}/members/{user_id}", response_model=MemberOut)
+@router.patch("/rooms/{roomId}/members/{userId}", response_model=MemberOut)
 def change_role(
-    room_id: UUID, user_id: UUID, body: ChangeRoleIn, services: Services, user: CurrentUser
+    room_id: RoomId, user_id: UserId, body: ChangeRoleIn, services: Services, user: CurrentUser
 ) -> MemberOut:
     return member_out(services.rooms.change_role(user, room_id, user_id, body.role))
 
 
-@router.delete("/rooms/{room_id}/members/{user_id}", status_code=204, response_class=Response)
-def remove_member(room_id: UUID, user_id: UUID, services: Services, user: CurrentUser) -> Response:
+@router.delete("/rooms/{roomId}/members/{userId}", status_code=204, response_class=Response)
+def remove_member(
+    room_id: RoomId, user_id: UserId, services: Services, user: CurrentUser
+) -> Response:
     services.rooms.remove_member(user, room_id, user_id)
     return Response(status_code=204)
 
 
-@router.get("/rooms/{room_id}/presence", response_model=PresenceOut)
-def room_presence(room_id: UUID, services: Services, user: CurrentUser) -> PresenceOut:
+@router.get("/rooms/{roomId}/presence", response_model=PresenceOut)
+def room_presence(room_id: RoomId, services: Services, user: CurrentUser) -> PresenceOut:
     return PresenceOut(online=[user_out(u) for u in services.presence.online(user, room_id)])
 
 
