@@ -281,6 +281,10 @@ def test_add_member_by_username(api: ApiClient, publisher: RecordingPublisher) -
     assert _add(api, admin, room_id, other, "admin").status_code == 403
     missing = api.call("POST", f"/api/rooms/{room_id}/members", owner, {"username": "nobody-x"})
     assert missing.status_code == 404
+    # a plain member cannot tell existing usernames from unknown ones
+    for name in ("nobody-x", other.username):
+        probe = api.call("POST", f"/api/rooms/{room_id}/members", newcomer, {"username": name})
+        assert probe.status_code == 403, name
     history = _history(api, owner, room_id)
     assert [(m["type"], m["subject"]["id"]) for m in history] == [
         ("member_joined", admin.id),

@@ -79,8 +79,9 @@ def list_members(room_id: RoomId, services: Services, user: CurrentUser) -> list
 def add_member(
     room_id: RoomId, body: AddMemberIn, services: Services, user: CurrentUser
 ) -> MemberOut:
-    # Look the room up first so a non-member learns nothing about which usernames exist.
-    services.rooms.get(user, room_id)
+    # Only a manager learns whether the username exists (404); others get 404 for a room
+    # they are not in and 403 for one they cannot manage, whatever the username.
+    services.rooms.require_manager(user, room_id)
     target = services.accounts.find_by_username(body.username)
     return member_out(services.rooms.add_member(user, room_id, target, body.role))
 

@@ -53,6 +53,15 @@ class RoomService:
         with self._db.connection() as conn:
             return self._load(conn, room_id, user.id)
 
+    def require_manager(self, user: User, room_id: uuid.UUID) -> None:
+        """Raise unless ``user`` may manage the room's members (owner or admin).
+
+        Checked before anything is looked up on a manager's behalf, so that other people
+        learn nothing from the answer (which usernames exist, for one).
+        """
+        with self._db.connection() as conn:
+            require_manager(room_access(conn, room_id, user.id))
+
     def list_mine(self, user: User) -> list[Room]:
         """The caller's rooms with unread counts from ``last_seq - last_read_seq`` (no counting)."""
         with self._db.connection() as conn:
