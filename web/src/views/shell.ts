@@ -42,7 +42,8 @@ export class Shell {
       h(
         'header',
         { class: 'topbar' },
-        h('span', { class: 'logo' }, 'ChatFlow'),
+        // The page's one level-one heading; each screen's own title is a level-two heading under it.
+        h('h1', { class: 'logo' }, 'ChatFlow'),
         this.conn,
         h('span', { class: 'me', title: `@${me.username}` }, me.displayName),
         h('a', { href: '#/account', class: 'button small quiet account-link' }, 'Account'),
