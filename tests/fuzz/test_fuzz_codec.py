@@ -258,6 +258,8 @@ def _relength(rng: random.Random, data: bytes) -> bytes:
         return data
     start += len(b"content-length:")
     end = data.find(b"\n", start)
+    if end < 0:  # an earlier mutation cut the line's end off
+        return data
     if not data[start:end].isdigit() or end - start > 9:  # an earlier mutation put one first
         return data
     length = int(data[start:end])
