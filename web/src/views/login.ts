@@ -1,7 +1,8 @@
 /** Sign in and create an account: one form, two modes, errors next to the fields. */
 
 import { ApiError } from '../api';
-import { h, uid } from '../dom';
+import { h } from '../dom';
+import { type Field, field as sharedField } from './fields';
 import type { Session } from '../types';
 
 export interface LoginActions {
@@ -12,29 +13,10 @@ export interface LoginActions {
 
 export function loginView(actions: LoginActions, notice = ''): HTMLElement {
   let mode: 'login' | 'register' = 'login';
-  const field = (name: string, label: string, type: string, autocomplete: string, hint = '') => {
-    const id = uid(name);
-    const errId = `${id}-error`;
-    const hintId = `${id}-hint`;
-    const input = h('input', {
-      id,
-      name,
-      type,
-      autocomplete,
-      required: name !== 'displayName',
-      'aria-describedby': `${hint ? hintId : ''} ${errId}`.trim(),
-    });
-    const error = h('p', { id: errId, class: 'field-error' });
-    const wrap = h(
-      'div',
-      { class: 'field' },
-      h('label', { for: id }, label),
-      hint ? h('p', { id: hintId, class: 'hint' }, hint) : null,
-      input,
-      error,
-    );
-    return { wrap, input, error };
-  };
+  // The shared labelled field (error beside it, read out with it); only the display name
+  // may stay empty.
+  const field = (name: string, label: string, type: string, autocomplete: string): Field =>
+    sharedField(name, label, { type, autocomplete, required: name !== 'displayName' });
 
   const username = field('username', 'Username', 'text', 'username');
   const displayName = field('displayName', 'Display name (optional)', 'text', 'nickname');
