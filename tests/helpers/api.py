@@ -27,11 +27,17 @@ class ApiClient:
     def __init__(self, client: TestClient) -> None:
         self.http = client
 
-    def user(self, name: str | None = None, password: str = "correct horse battery") -> TestUser:
+    def user(
+        self,
+        name: str | None = None,
+        password: str = "correct horse battery",
+        display_name: str | None = None,
+    ) -> TestUser:
         username = name or f"u{uuid.uuid4().hex[:10]}"
-        response = self.http.post(
-            "/api/auth/register", json={"username": username, "password": password}
-        )
+        body = {"username": username, "password": password}
+        if display_name is not None:
+            body["displayName"] = display_name
+        response = self.http.post("/api/auth/register", json=body)
         assert response.status_code == 201, response.text
         body = response.json()
         return TestUser(body["user"]["id"], username, body["accessToken"])

@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import json
 import time
-import uuid
 
 from chatflow.stomp import Frame
-from tests.helpers.api import TestUser
 from tests.integration.ws_world import World, bodies
 
 
@@ -329,24 +327,8 @@ def test_deleted_room_ends_every_subscription_on_every_device(world: World) -> N
     assert list(world.runtime.table.room_subscriptions(room, 100)) in ([], [[]])
 
 
-def _named(world: World, display_name: str) -> TestUser:
-    username = f"u{uuid.uuid4().hex[:10]}"
-    response = world.api.call(
-        "POST",
-        "/api/auth/register",
-        json={
-            "username": username,
-            "password": "correct horse battery",
-            "displayName": display_name,
-        },
-    )
-    assert response.status_code == 201, response.text
-    body = response.json()
-    return TestUser(body["user"]["id"], username, body["accessToken"])
-
-
 def test_presence_and_typing_show_the_display_name(world: World) -> None:
-    alice, bob = _named(world, "Alice Liddell"), world.api.user()
+    alice, bob = world.api.user(display_name="Alice Liddell"), world.api.user()
     room = world.api.room(bob)
     world.api.call("POST", f"/api/rooms/{room}/join", alice)
     watcher = world.open(bob)
@@ -394,7 +376,7 @@ def test_a_rename_reaches_subscribers_at_once(world: World) -> None:
 
 def test_a_session_opened_in_the_connect_frame_keeps_the_display_name(world: World) -> None:
     """No authorizer context: the identity is read back from the connection table."""
-    alice, bob = _named(world, "Alice Liddell"), world.api.user()
+    alice, bob = world.api.user(display_name="Alice Liddell"), world.api.user()
     room = world.api.room(bob)
     world.api.call("POST", f"/api/rooms/{room}/join", alice)
     watcher = world.open(bob)
