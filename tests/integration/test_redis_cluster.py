@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +28,7 @@ from chatflow.ws.guard import FrameGuard
 from chatflow.ws.identity import Identity
 from tests.helpers.valkey_cluster import SLOTS, ValkeyCluster
 
-ROOMS = 12  # enough that the rooms' hash tags fall on all three shards
+PER_SHARD = 4  # ids drawn until each of the three shards holds this many keys
 
 
 @pytest.fixture(scope="module")
@@ -52,6 +52,21 @@ def shards_of(keys: list[str]) -> set[int]:
     return {key_slot(key.encode()) * 3 // SLOTS for key in keys}
 
 
+def spread(key: Callable[[uuid.UUID], str]) -> list[uuid.UUID]:
+    """Random ids, drawn until their keys put ``PER_SHARD`` on every shard.
+
+    A fixed count of random ids misses a shard now and then (12 ids: about 2 % of runs),
+    which would leave the cross-shard paths untested in that run.
+    """
+    found: dict[int, list[uuid.UUID]] = {0: [], 1: [], 2: []}
+    while any(len(ids) < PER_SHARD for ids in found.values()):
+        new = uuid.uuid4()
+        (shard,) = shards_of([key(new)])
+        if len(found[shard]) < PER_SHARD:
+            found[shard].append(new)
+    return [i for ids in found.values() for i in ids]
+
+
 def identity(user: uuid.UUID) -> Identity:
     now = int(time.time())
     return Identity(user, "u" + user.hex[:8], uuid.uuid4().hex, now - 5, now + 3600)
@@ -64,7 +79,7 @@ def test_the_cluster_client_sees_three_shards(client: RedisCluster) -> None:
 
 def test_presence_transitions_on_rooms_of_every_shard(client: RedisCluster) -> None:
     writer = PresenceWriter(client, ttl_ms=60_000, sweep_interval_ms=60_000)
-    rooms = [uuid.uuid4() for _ in range(ROOMS)]
+    rooms = spread(presence_key)
     alice, bob = uuid.uuid4(), uuid.uuid4()
     assert shards_of([presence_key(r) for r in rooms]) == {0, 1, 2}
     for room in rooms:
@@ -81,7 +96,7 @@ def test_presence_transitions_on_rooms_of_every_shard(client: RedisCluster) -> N
 
 def test_the_sweeper_expires_silent_connections_across_shards(client: RedisCluster) -> None:
     writer = PresenceWriter(client, ttl_ms=1_000, sweep_interval_ms=1_000)
-    rooms = [uuid.uuid4() for _ in range(ROOMS)]
+    rooms = spread(presence_key)
     users = {room: uuid.uuid4() for room in rooms}
     start = int(time.time() * 1000)
     for room, user in users.items():
@@ -96,9 +111,9 @@ def test_the_sweeper_expires_silent_connections_across_shards(client: RedisClust
 def test_revocations_and_tickets(client: RedisCluster) -> None:
     store = RevocationStore(client)
     expires = int(time.time()) + 600
-    jtis = [uuid.uuid4().hex for _ in range(ROOMS)]
+    jtis = [i.hex for i in spread(lambda i: f"revoked:{i.hex}")]
     users = [str(uuid.uuid4()) for _ in jtis]
-    assert len(shards_of([f"revoked:{j}" for j in jtis])) > 1
+    assert shards_of([f"revoked:{j}" for j in jtis]) == {0, 1, 2}
     for jti, user in zip(jtis, users, strict=True):
         assert store.is_revoked(jti, user, int(time.time())) is False
         store.revoke(jti, expires)
@@ -112,7 +127,7 @@ def test_revocations_and_tickets(client: RedisCluster) -> None:
 def test_rate_limits_load_their_script_on_each_shard(client: RedisCluster) -> None:
     limiter = RateLimiter(client)
     policy = BucketPolicy("send", 2, 0.001)
-    subjects = [str(uuid.uuid4()) for _ in range(ROOMS)]
+    subjects = [str(i) for i in spread(lambda i: f"rl:send:{{{i}}}")]
     assert shards_of([f"rl:send:{{{s}}}" for s in subjects]) == {0, 1, 2}
     for subject in subjects:
         limiter.check(policy, subject)
@@ -127,7 +142,7 @@ def test_the_frame_guard_pipeline_spans_shards(client: RedisCluster) -> None:
 
     guard = FrameGuard(client, touch, BucketPolicy("send", 3, 0.001))
     store = RevocationStore(client)
-    for n in range(ROOMS):
+    for n in range(3 * PER_SHARD):
         who = identity(uuid.uuid4())
         assert guard.check(who, f"c{n}", sends=2) == guard.check(who, f"c{n}", sends=0)
         assert guard.check(who, f"c{n}", sends=2).retry_after is not None  # 2 + 2 > 3
