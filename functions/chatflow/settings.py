@@ -57,6 +57,9 @@ class Settings(BaseSettings):
     max_request_bytes: PositiveInt = 65536
     cors_allow_origins: str = ""  # comma-separated origins allowed to call the REST API
     replay_max: Annotated[int, Field(ge=1, le=1000)] = 100
+    # caps of one socket and of one user (docs/protocol.md, "Caps")
+    max_subscriptions_per_connection: Annotated[int, Field(ge=3, le=10_000)] = 100
+    max_connections_per_user: Annotated[int, Field(ge=1, le=10_000)] = 20
 
     @model_validator(mode="after")
     def _one_secret_source(self) -> Settings:

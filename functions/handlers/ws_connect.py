@@ -15,6 +15,7 @@ from chatflow.logs import configure_logging, request_id_var
 from chatflow.settings import get_settings
 from chatflow.ws.identity import Identity
 from chatflow.ws.runtime import get_runtime
+from chatflow.ws.session import SUBPROTOCOL_VERSIONS
 
 configure_logging(get_settings().log_level)
 logger = logging.getLogger("chatflow.ws.connect")
@@ -35,17 +36,21 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     request = event.get("requestContext") or {}
     connection_id = str(request.get("connectionId", ""))
     identity = Identity.from_authorizer(request.get("authorizer"))
+    protocol = pick_subprotocol(event.get("headers"))
     try:
-        get_runtime().register_connection(
+        accepted = get_runtime().register_connection(
             connection_id,
             identity,
             connected_at_ms=int(request.get("connectedAt") or time.time() * 1000),
             source_ip=str((request.get("identity") or {}).get("sourceIp", "")),
+            offered_version=SUBPROTOCOL_VERSIONS.get(protocol or ""),
         )
     except Exception:
         logger.exception("could not record the connection")
         return {"statusCode": 500}
-    protocol = pick_subprotocol(event.get("headers"))
+    if not accepted:
+        logger.info("connection refused: its token was revoked while it opened")
+        return {"statusCode": 401}
     response: dict[str, Any] = {"statusCode": 200}
     if protocol is not None:
         response["headers"] = {"Sec-WebSocket-Protocol": protocol}

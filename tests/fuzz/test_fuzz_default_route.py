@@ -158,7 +158,12 @@ def _send(rng: random.Random, stage: Stage) -> tuple[list[tuple[str, str]], str,
     return [("destination", f"/app/rooms/{stage.room}")], body, body_ok
 
 
-def _subscribe(rng: random.Random, stage: Stage, n: int) -> tuple[list[tuple[str, str]], bool]:
+def _subscribe(
+    rng: random.Random, stage: Stage, n: int, held: dict[str, str]
+) -> tuple[list[tuple[str, str]], bool]:
+    """A SUBSCRIBE, judged against ``held`` (destination -> subscription id): an id in use
+    is a retry only for its own destination, and a destination already held refuses a
+    second subscription under another id (one subscription per destination)."""
     destinations = [
         (f"/topic/rooms/{stage.room}", True),
         ("/user/queue/notifications", True),
@@ -169,27 +174,37 @@ def _subscribe(rng: random.Random, stage: Stage, n: int) -> tuple[list[tuple[str
     ]
     destination, ok = rng.choice(destinations)
     headers = [("destination", destination)]
+    sub_id = None
     if rng.random() < 0.9:
-        # "room" is in use: taking it again is a retry only for the same destination
-        headers.append(("id", rng.choice([f"sub{n}", "room"])))
-        if headers[-1][1] == "room":
-            ok = ok and destination == f"/topic/rooms/{stage.room}"
+        sub_id = rng.choice([f"sub{n}", "room"])
+        headers.append(("id", sub_id))
+        holder = held.get(destination)
+        ids_in_use = set(held.values())
+        if holder is not None:
+            ok = ok and sub_id == holder
+        elif sub_id in ids_in_use:
+            ok = False
     else:
         ok = False
     if rng.random() < 0.3:
-        since, since_ok = rng.choice([("0", True), ("5", True), ("-1", False), ("x", False)])
+        since, since_ok = rng.choice(
+            [("0", True), ("5", True), ("-1", False), ("x", False)]
+            + [(digit, False) for digit in ("\u00b2", "\u2460", "\u0661", "\U0001d7d9", "1_0")]
+        )
         headers.append(("x-since-seq", since))
         ok = ok and since_ok
+    if ok and sub_id is not None:
+        held[destination] = sub_id
     return headers, ok
 
 
-def generated_case(rng: random.Random, stage: Stage, n: int) -> Case:
+def generated_case(rng: random.Random, stage: Stage, n: int, held: dict[str, str]) -> Case:
     kind = rng.randrange(10)
     if kind < 4:
         headers, body, ok = _send(rng, stage)
         return Case("SEND", tuple(headers), body, ok)
     if kind < 6:
-        headers, ok = _subscribe(rng, stage, n)
+        headers, ok = _subscribe(rng, stage, n, held)
         return Case("SUBSCRIBE", tuple(headers), "", ok)
     if kind == 6:
         present = rng.random() < 0.7
@@ -218,11 +233,16 @@ def test_generated_frames_get_receipt_or_error(stage: Stage) -> None:
     def run(seed: int, version: str, errors_queue: bool) -> None:
         rng = random.Random(seed)
         client = stage.session(version, errors_queue)
-        cases = [generated_case(rng, stage, n) for n in range(rng.randrange(1, 4))]
+        held = {f"/topic/rooms/{stage.room}": "room"}
+        if errors_queue:
+            held["/user/queue/errors"] = "errors"
+        cases = [generated_case(rng, stage, n, held) for n in range(rng.randrange(1, 4))]
         receipts = [f"r{n}-{seed}" for n in range(len(cases))]
         client.send_raw("".join(_wire(c, r, version) for c, r in zip(cases, receipts, strict=True)))
         replies = _receive(client, escape=version != "1.0")
         _check_replies(stage, client, cases, receipts, replies, errors_queue)
+        if not client.closed:
+            client.disconnect()  # one user, hundreds of sessions: stay under the user's cap
 
     run()
     assert stage.counts.get("accepted", 0) > GENERATED_EXAMPLES // 4
@@ -302,7 +322,7 @@ def test_raw_messages_never_escape_the_handler(stage: Stage) -> None:
     @given(st.integers(0, 2**32), st.sampled_from(["1.0", "1.2", None]))
     def run(seed: int, version: str | None) -> None:
         rng = random.Random(seed)
-        if version is None:  # not CONNECTed yet: only CONNECT/STOMP is allowed
+        if version is None:  # not CONNECTed yet (frames are answered: bearer on the upgrade)
             client = stage.world.gateway.connect(bearer=stage.user.token)
             assert client is not None
         else:
@@ -310,6 +330,8 @@ def test_raw_messages_never_escape_the_handler(stage: Stage) -> None:
         data = raw_message(rng, stage.room)
         client.send_raw(data)  # asserts that the handler answered {"statusCode": 200}
         replies = _receive(client, escape=version != "1.0")
+        if not client.closed:
+            client.disconnect()
         for frame in replies:
             assert INTERNAL_ERROR not in (frame.header("message") or ""), (data, frame)
         try:

@@ -103,7 +103,7 @@ def test_every_item_carries_the_connection_ttl(conn_table: ConnectionTable) -> N
     conn_table.add_subscription(room_sub("c1", "s1"))
     conn_table.add_subscription(queue_sub("c1", "s2"), expires_at=EXPIRES_AT)
     items = all_items(conn_table)
-    assert len(items) == 6  # META, USER# conn, 2 x SUB#, ROOM#, USER# queue sub
+    assert len(items) == 8  # META, USER# conn, 2 x SUB#, 2 x DEST#, ROOM#, USER# queue sub
     assert {i["expiresAt"]["N"] for i in items} == {str(EXPIRES_AT)}
 
 
@@ -115,8 +115,10 @@ def test_add_subscription_writes_own_and_index_items(conn_table: ConnectionTable
         ("CONN#c1", "META"),
         ("USER#u1", "CONN#c1"),
         ("CONN#c1", "SUB#s1"),
+        ("CONN#c1", "DEST#/topic/rooms/r9"),
         ("ROOM#r9", "CONN#c1#s1"),
         ("CONN#c1", "SUB#s2"),
+        ("CONN#c1", "DEST#/user/queue/notifications"),
         ("USER#u1", "CONN#c1#s2"),
     }
     assert conn_table.connection_subscriptions("c1") == [
@@ -178,9 +180,9 @@ def test_room_subscriptions_pages_with_one_query_each(
     conn_table: ConnectionTable, dynamodb: DynamoDBClient
 ) -> None:
     """Room pages are read by the lean client, one Query each, none through botocore."""
-    connect(conn_table, "c1")
     for n in range(7):
-        conn_table.add_subscription(room_sub("c1", f"s{n}"), expires_at=EXPIRES_AT)
+        connect(conn_table, f"c{n}")
+        conn_table.add_subscription(room_sub(f"c{n}", f"s{n}"), expires_at=EXPIRES_AT)
     botocore_queries: list[str] = []
     dynamodb.meta.events.register(
         "before-call.dynamodb.Query", lambda **_: botocore_queries.append("q")
@@ -201,9 +203,9 @@ def test_room_pages_read_lean_equal_botocores(
 ) -> None:
     """The lean Query gives the items botocore gives, page for page."""
     for cid in ("c1", "c2=", "c3+/"):
-        connect(conn_table, cid)
         for n in range(3):
-            conn_table.add_subscription(room_sub(cid, f"s{n}"), expires_at=EXPIRES_AT)
+            connect(conn_table, f"{cid}{n}")
+            conn_table.add_subscription(room_sub(f"{cid}{n}", f"s{n}"), expires_at=EXPIRES_AT)
     table = conn_table.name
     botocore_reads = ConnectionTable(table, dynamodb, lean_reads=False)
     lean = list(conn_table.room_subscriptions("r1", page_size=4))
@@ -212,9 +214,9 @@ def test_room_pages_read_lean_equal_botocores(
 
 
 def test_count_room_subscriptions_stops_early(conn_table: ConnectionTable) -> None:
-    connect(conn_table, "c1")
     for n in range(5):
-        conn_table.add_subscription(room_sub("c1", f"s{n}"), expires_at=EXPIRES_AT)
+        connect(conn_table, f"c{n}")
+        conn_table.add_subscription(room_sub(f"c{n}", f"s{n}"), expires_at=EXPIRES_AT)
     assert conn_table.count_room_subscriptions("r1", stop_after=100) == 5
     assert conn_table.count_room_subscriptions("r1", stop_after=3) == 3
     assert conn_table.count_room_subscriptions("empty", stop_after=3) == 0

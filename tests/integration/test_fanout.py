@@ -33,9 +33,23 @@ BODY = json.dumps({"type": "message", "seq": 7, "body": "hello"})
 
 
 def subscribe(table: ConnectionTable, cid: str, *sub_ids: str, user: str = "u") -> None:
+    """Store the connection's subscriptions to the room as items, written directly.
+
+    The table refuses a second subscription of one connection to one destination, but
+    fan-out still combines several when it finds them (a table written before that rule),
+    and these tests keep that combining honest; one subscription goes through the table.
+    """
     table.put_connection(ConnectionRecord(cid, 1_700_000_000_000, user_id=user))
+    if len(sub_ids) == 1:
+        table.add_subscription(Subscription(cid, sub_ids[0], TOPIC, ROOM, user), EXPIRES_AT)
+        return
+    from chatflow.ws.connections import batch_write, subscription_items
+
+    requests = []
     for sub_id in sub_ids:
-        table.add_subscription(Subscription(cid, sub_id, TOPIC, ROOM, user), EXPIRES_AT)
+        own, index = subscription_items(Subscription(cid, sub_id, TOPIC, ROOM, user), EXPIRES_AT)
+        requests += [{"PutRequest": {"Item": own}}, {"PutRequest": {"Item": index}}]
+    batch_write(table.client, table.name, requests)  # type: ignore[arg-type]
 
 
 def make_fanout(

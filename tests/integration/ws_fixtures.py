@@ -57,7 +57,7 @@ def moto_endpoint(services_dir: Path, aws_credentials: None) -> Iterator[str]:
         yield server.endpoint
 
 
-BOTH_BACKENDS = frozenset(("test_connection_table", "test_fanout"))
+BOTH_BACKENDS = frozenset(("test_connection_table", "test_connection_caps", "test_fanout"))
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

@@ -84,6 +84,11 @@ class AccountService:
             raise Unauthenticated("the token has been revoked")
         return claims
 
+    def session_revoked(self, jti: str, user_id: str, issued_at: int) -> bool:
+        """Whether the session (access token ``jti``) has been revoked since it was checked
+        (``$connect`` asks again after indexing the new socket; see ws/runtime.py)."""
+        return self._revocations.is_revoked(jti, user_id, issued_at)
+
     def verify_ticket_once(self, ticket: str) -> TokenClaims:
         """A WebSocket ticket: valid, not used before, and its access token not revoked."""
         claims = self._tokens.verify_ticket(ticket)

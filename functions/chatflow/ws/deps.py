@@ -63,7 +63,12 @@ class TablePort(Protocol):
         jti: str,
         stomp_version: str,
         display_name: str | None = None,
+        *,
+        indexed: bool = False,
     ) -> None: ...
+    def index_user_connection(
+        self, connection_id: str, user_id: str, limit: int, expires_at: int | None = None
+    ) -> bool: ...
     def add_subscription(self, sub: Any) -> None: ...
     def remove_subscription(self, connection_id: str, subscription_id: str) -> Any: ...
     def connection_subscriptions(self, connection_id: str) -> list[Any]: ...
@@ -96,6 +101,5 @@ class WsDeps:
     messages: MessageService
     sessions: SessionCache
     subscription: SubscriptionFactory
-    duplicate_subscription: type[Exception]
     limits: Limits
     clock: Callable[[], float]

@@ -80,6 +80,12 @@ class SessionInfo:
 
     identity: Identity | None
     version: str  # "" until CONNECTED was sent
+    wire_version: str = "1.2"  # how to escape before CONNECTED: the subprotocol picked
+    refused: bool = False  # the user had too many connections when this one opened
+
+    @property
+    def escaping_version(self) -> str:
+        return self.version or self.wire_version
 
 
 class SessionCache:

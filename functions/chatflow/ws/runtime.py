@@ -20,7 +20,7 @@ from chatflow.cache.ratelimit import BucketPolicy
 from chatflow.container import Container, build_container
 from chatflow.settings import Settings, get_settings
 from chatflow.stomp import DEFAULT_LIMITS, error, serialize
-from chatflow.ws.connections import ConnectionRecord, ConnectionTable, DuplicateSubscription
+from chatflow.ws.connections import STATE_OPEN, ConnectionRecord, ConnectionTable
 from chatflow.ws.connections import Subscription as TableSubscription
 from chatflow.ws.deps import WsDeps
 from chatflow.ws.fanout import Fanout
@@ -64,20 +64,49 @@ class Runtime:
     # -- $connect / $disconnect -----------------------------------------------------------
 
     def register_connection(
-        self, cid: str, identity: Identity | None, connected_at_ms: int, source_ip: str
-    ) -> None:
-        self.table.put_connection(
-            ConnectionRecord(
-                connection_id=cid,
-                connected_at=connected_at_ms,
-                user_id=str(identity.user_id) if identity else None,
-                username=identity.username if identity else None,
-                token_expires_at=identity.expires_at if identity else None,
-                token_issued_at=identity.issued_at if identity else None,
-                jti=identity.jti if identity else None,
-                source_ip=source_ip or None,
-            )
+        self,
+        cid: str,
+        identity: Identity | None,
+        connected_at_ms: int,
+        source_ip: str,
+        offered_version: str | None = None,
+    ) -> bool:
+        """Record a new socket; False when it must be refused (its token was revoked).
+
+        With a known identity (ticket or bearer on the upgrade) the connection is indexed
+        under its user at once, before any frame can subscribe on it, so that a removal
+        from a room or a revocation sweep finds it; then the revocation is checked again:
+        a revocation that lands after this check finds the indexed connection and closes
+        it, one that landed before is seen here. A user over the connection cap gets a
+        connection that answers its first frame with ERROR (a handshake refusal would
+        reach a browser without a reason).
+        """
+        record = ConnectionRecord(
+            connection_id=cid,
+            connected_at=connected_at_ms,
+            user_id=str(identity.user_id) if identity else None,
+            username=identity.username if identity else None,
+            token_expires_at=identity.expires_at if identity else None,
+            token_issued_at=identity.issued_at if identity else None,
+            jti=identity.jti if identity else None,
+            source_ip=source_ip or None,
+            display_name=identity.display_name if identity else None,
+            offered_version=offered_version,
+            user_indexed=identity is not None,
+            state=STATE_OPEN,
         )
+        self.table.put_connection(record)
+        if identity is None:
+            return True
+        user_id = str(identity.user_id)
+        limit = self.settings.max_connections_per_user
+        if not self.table.index_user_connection(cid, user_id, limit, record.expires_at):
+            self.table.refuse_connection(cid)
+            return True
+        if self.container.accounts.session_revoked(identity.jti, user_id, identity.issued_at):
+            self.table.delete_connection(cid)
+            return False
+        return True
 
     def forget_connection(self, cid: str) -> None:
         """Delete the connection's items; tell its rooms when its user went offline."""
@@ -168,7 +197,10 @@ def build_runtime(settings: Settings, api: ConnectionsApi | None = None) -> Runt
         raise RuntimeError("WS_MANAGEMENT_ENDPOINT must be set for the WebSocket functions")
     endpoint = settings.aws_endpoint_url or None
     table = ConnectionTable(
-        settings.connections_table, endpoint_url=endpoint, region=settings.aws_region
+        settings.connections_table,
+        endpoint_url=endpoint,
+        region=settings.aws_region,
+        subscription_limit=settings.max_subscriptions_per_connection,
     )
     gateway = api or build_connections_api(
         settings.ws_connections_client, settings.ws_management_endpoint, settings.aws_region
@@ -210,7 +242,6 @@ def build_runtime(settings: Settings, api: ConnectionsApi | None = None) -> Runt
         messages=container.messages,
         sessions=sessions,
         subscription=_subscription,
-        duplicate_subscription=DuplicateSubscription,
         limits=DEFAULT_LIMITS,
         clock=time.time,
     )

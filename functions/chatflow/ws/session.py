@@ -8,31 +8,64 @@ presence changes go to every subscriber through the publisher.
 
 What a client can get wrong is answered in words: an ERROR frame whose ``message``
 header says what to fix, after which the connection is closed as the spec requires.
-Request-level failures (not a member, invalid body, rate limited) go to the client's
-``/user/queue/errors`` subscription instead when it has one, so a chat client does not
-lose its connection over one refused message.
+Request-level failures (not a member, invalid body, rate limited, a cap reached) go to
+the client's ``/user/queue/errors`` subscription instead when it has one, so a chat client
+does not lose its connection over one refused message.
+
+API Gateway may run several invocations of one connection at once and in any order, so
+nothing here assumes that an earlier frame has been handled: a socket opened with a ticket
+or bearer token is answered frame by frame as if CONNECTED had been sent (its identity is
+known since ``$connect``); a subscription to a room is written first and membership checked
+again after, so a removal that committed before the check sees the subscription and drops
+it, and one that commits after the check finds it in the table; a connection that is gone
+meanwhile gets nothing, never an exception.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
 
-from chatflow.errors import ChatFlowError, Forbidden, InvalidInput, RateLimited, Unauthenticated
+from chatflow.errors import (
+    ChatFlowError,
+    Conflict,
+    InvalidInput,
+    RateLimited,
+    Unauthenticated,
+)
 from chatflow.stomp import Frame, StompProtocolError, connected, error, message, parse, receipt
 from chatflow.ws import destinations
 from chatflow.ws.deps import WsDeps
 from chatflow.ws.identity import Identity, SessionInfo
+from chatflow.ws.table_errors import (
+    AlreadySubscribed,
+    DuplicateSubscription,
+    TooManySubscriptions,
+    UnknownConnection,
+)
 
 logger = logging.getLogger(__name__)
 
 SUPPORTED_VERSIONS = ("1.2", "1.1", "1.0")
 SERVER_NAME = "ChatFlow/0.1"
+SUBPROTOCOL_VERSIONS = {"v12.stomp": "1.2", "v11.stomp": "1.1", "v10.stomp": "1.0"}
+_ASCII_NUMBER = re.compile(r"[0-9]{1,18}\Z")
+
+
+NOT_CONNECTED = (
+    "not connected: send CONNECT first (a socket that authenticates in CONNECT must wait"
+    " for CONNECTED before other frames)"
+)
+
+
+class ConnectionGone(Exception):
+    """The connection disappeared while its frame was handled: there is no one to answer."""
 
 
 class SessionError(Exception):
@@ -65,24 +98,35 @@ class StompSession:
     ) -> Outcome:
         self._retry_after = None
         info = self._session_info(connection_id, authorizer)
-        out = Outcome(version=info.version or "1.2")
+        out = Outcome(version=info.escaping_version)
         try:
-            parsed = parse(body, escape=info.version != "1.0", limits=self._d.limits)
+            parsed = parse(body, escape=info.escaping_version != "1.0", limits=self._d.limits)
         except StompProtocolError as exc:
             return self._fatal(out, f"malformed frame: {exc.message}")
         try:
+            if info.refused:
+                raise SessionError(self._too_many_connections())
             identity = info.identity
             if identity is not None:
                 self._check_token(identity, connection_id, parsed.frames)
             elif parsed.frames and parsed.frames[0].command not in ("CONNECT", "STOMP"):
-                raise SessionError("not connected: send CONNECT first")
+                raise SessionError(NOT_CONNECTED)
             for frame in parsed.frames:
                 info = self._dispatch(connection_id, info, frame, out)
                 if out.close:
                     break
         except SessionError as exc:
             return self._fatal(out, exc.message, exc.receipt_id)
+        except ConnectionGone:
+            return Outcome(version=out.version)  # closed meanwhile: nobody to answer
         return out
+
+    def _too_many_connections(self) -> str:
+        limit = self._d.settings.max_connections_per_user
+        return (
+            f"too many connections: a user may have at most {limit} open at once;"
+            " close another tab or device and reconnect"
+        )
 
     # -- identity and per-message checks ---------------------------------------------------
 
@@ -95,7 +139,13 @@ class StompSession:
             return cached
         record = self._d.table.get_connection(connection_id)
         if record is None or record.state != "connected":
-            info = SessionInfo(identity=from_context, version="")
+            offered = record.offered_version if record is not None else None
+            info = SessionInfo(
+                identity=from_context,
+                version="",
+                wire_version=offered or "1.2",
+                refused=record is not None and record.state == "refused",
+            )
         else:
             identity = from_context or Identity(
                 user_id=uuid.UUID(record.user_id),
@@ -125,8 +175,8 @@ class StompSession:
         if command in ("CONNECT", "STOMP"):
             return self._connect(cid, info, frame, out)
         identity = info.identity
-        if identity is None or not info.version:
-            raise SessionError("not connected: send CONNECT first", frame.header("receipt"))
+        if identity is None:  # authenticates in CONNECT, which has not been handled yet
+            raise SessionError(NOT_CONNECTED, frame.header("receipt"))
         if command == "SEND":
             self._send(cid, identity, frame, out)
         elif command == "SUBSCRIBE":
@@ -148,19 +198,26 @@ class StompSession:
         if info.version:
             raise SessionError("already connected")
         version = negotiate_version(frame.header("accept-version"))
-        identity = info.identity or self._authenticate_frame(frame)
-        self._d.table.mark_connected(
-            cid,
-            str(identity.user_id),
-            identity.username,
-            identity.expires_at,
-            identity.issued_at,
-            identity.jti,
-            version,
-            identity.display_name,
-        )
-        self._d.presence.touch(cid, identity.user_id)
         client_beat = _client_heartbeat(frame.header("heart-beat"))
+        identity = info.identity
+        try:
+            if identity is None:
+                identity = self._authenticate_frame(frame)
+                self._index_frame_authenticated(cid, identity)
+            self._d.table.mark_connected(
+                cid,
+                str(identity.user_id),
+                identity.username,
+                identity.expires_at,
+                identity.issued_at,
+                identity.jti,
+                version,
+                identity.display_name,
+                indexed=True,
+            )
+        except UnknownConnection:
+            raise ConnectionGone(cid) from None
+        self._d.presence.touch(cid, identity.user_id)
         wanted = self._d.settings.heartbeat_ms if client_beat > 0 else 0
         out.version = version
         out.replies.append(
@@ -175,6 +232,15 @@ class StompSession:
         new_info = SessionInfo(identity=identity, version=version)
         self._d.sessions.put(cid, new_info)
         return new_info
+
+    def _index_frame_authenticated(self, cid: str, identity: Identity) -> None:
+        """A socket that authenticates in CONNECT is indexed under its user only now;
+        it counts against the user's connection cap from here on."""
+        allowed = self._d.table.index_user_connection(
+            cid, str(identity.user_id), self._d.settings.max_connections_per_user
+        )
+        if not allowed:
+            raise SessionError(self._too_many_connections())
 
     def _authenticate_frame(self, frame: Frame) -> Identity:
         token = None
@@ -241,11 +307,14 @@ class StompSession:
             )
 
     def _typing(self, cid: str, identity: Identity, room_id: uuid.UUID) -> None:
+        """Typing goes to the room when the sender may see it: subscribed (the usual
+        case, no database read), or a member whose SUBSCRIBE is still being handled
+        (frames of one socket may be handled out of order)."""
         subscribed = any(
             s.room_id == str(room_id) for s in self._d.table.connection_subscriptions(cid)
         )
         if not subscribed:
-            raise Forbidden("subscribe to the room before sending typing events")
+            self._d.rooms.require_member(identity.user_id, room_id)
         self._d.publisher.typing(room_id, identity.user)
 
     def _subscribe(self, cid: str, identity: Identity, frame: Frame, out: Outcome) -> None:
@@ -265,22 +334,63 @@ class StompSession:
         try:
             if room_id is not None:
                 self._d.rooms.require_member(identity.user_id, room_id)
-            self._d.table.add_subscription(
-                self._d.subscription(cid, sub_id, destination, room_id, identity.user_id)
-            )
+            self._store_subscription(cid, sub_id, destination, room_id, identity)
+            if room_id is not None:
+                self._join_room(cid, sub_id, room_id, identity)
         except ChatFlowError as exc:
             self._request_failed(cid, identity, frame, destination, exc, out)
             return
-        except self._d.duplicate_subscription:
+        except DuplicateSubscription:
             raise SessionError(
                 f"subscription id '{sub_id}' is already in use", receipt_id
             ) from None
-        if room_id is not None:
-            if self._d.presence.join(room_id, identity.user_id, cid):
-                self._d.publisher.presence(room_id, identity.user, online=True)
-            if since is not None:
-                self._replay(room_id, identity, sub_id, destination, since, out)
+        if room_id is not None and since is not None:
+            self._replay(room_id, identity, sub_id, destination, since, out)
         self._receipt(frame, out)
+
+    def _store_subscription(
+        self,
+        cid: str,
+        sub_id: str,
+        destination: str,
+        room_id: uuid.UUID | None,
+        identity: Identity,
+    ) -> None:
+        """Write the subscription, turning the table's refusals into client errors."""
+        try:
+            self._d.table.add_subscription(
+                self._d.subscription(cid, sub_id, destination, room_id, identity.user_id)
+            )
+        except AlreadySubscribed as exc:
+            raise Conflict(
+                f"already subscribed to {destination} (subscription id"
+                f" '{exc.subscription_id}'): one subscription per destination"
+            ) from None
+        except TooManySubscriptions as exc:
+            raise Conflict(
+                f"too many subscriptions: at most {exc.limit} on one connection;"
+                " UNSUBSCRIBE from one first"
+            ) from None
+        except UnknownConnection:
+            raise ConnectionGone(cid) from None
+
+    def _join_room(self, cid: str, sub_id: str, room_id: uuid.UUID, identity: Identity) -> None:
+        """Presence, then membership once more now that the subscription is stored.
+
+        A removal that committed before this check is refused here and the subscription
+        taken back; one that commits after it finds the subscription in the table (the
+        connection was indexed under its user before anything could subscribe on it).
+        Either way no subscription of a removed member survives.
+        """
+        if self._d.presence.join(room_id, identity.user_id, cid):
+            self._d.publisher.presence(room_id, identity.user, online=True)
+        try:
+            self._d.rooms.require_member(identity.user_id, room_id)
+        except ChatFlowError:
+            self._d.table.remove_subscription(cid, sub_id)
+            if self._d.presence.leave(room_id, identity.user_id, cid):
+                self._d.publisher.presence(room_id, identity.user, online=False)
+            raise
 
     def _replay(
         self,
@@ -396,25 +506,38 @@ def negotiate_version(accept_version: str | None) -> str:
     raise SessionError(f"unsupported STOMP version(s) '{accept_version}'; this server speaks 1.2")
 
 
+def ascii_number(value: str) -> int | None:
+    """``value`` as a non-negative integer written in ASCII digits only, else None.
+
+    ``int()`` and ``str.isdigit()`` also take other scripts' digits (U+0661, U+1D7D9),
+    superscripts (U+00B2, which ``int()`` then refuses), signs, spaces and underscores;
+    a protocol number is none of those.
+    """
+    return int(value) if _ASCII_NUMBER.match(value) else None
+
+
 def _client_heartbeat(value: str | None) -> int:
-    """The client's ``cx`` (how often it can send heart-beats), 0 when absent or invalid."""
+    """The client's ``cx`` (how often it can send heart-beats), 0 when absent."""
     if not value:
         return 0
-    try:
-        cx, _cy = (int(part) for part in value.split(",", 1))
-    except ValueError:
-        raise SessionError("the heart-beat header must be two integers: 'cx,cy'") from None
-    if cx < 0 or _cy < 0:
-        raise SessionError("the heart-beat header must not be negative")
-    return cx
+    parts = value.split(",")
+    numbers = [ascii_number(part) for part in parts]
+    if len(parts) != 2 or None in numbers:
+        raise SessionError(
+            "the heart-beat header must be two non-negative integers in ASCII digits: 'cx,cy'"
+        )
+    return numbers[0] or 0
 
 
 def _since_seq(value: str | None, receipt_id: str | None) -> int | None:
     if value is None:
         return None
-    if not value.isdigit() or len(value) > 18:
-        raise SessionError("x-since-seq must be a non-negative integer", receipt_id)
-    return int(value)
+    number = ascii_number(value)
+    if number is None:
+        raise SessionError(
+            "x-since-seq must be a non-negative integer in ASCII digits (0-9)", receipt_id
+        )
+    return number
 
 
 def _message_body(body: bytes) -> tuple[str, str | None]:
