@@ -402,3 +402,28 @@ def test_connections_over_the_users_cap_get_a_clear_error(world: World) -> None:
     opened[0].disconnect()
     world.open(alice)  # a closed connection frees its place
     assert len(world.runtime.table.user_connections(alice.id)) == 3
+
+
+def test_a_socket_opening_while_its_token_is_revoked_is_refused(world: World) -> None:
+    """The authorizer let the token through; the logout lands before ``$connect`` ran.
+    ``$connect`` indexes the socket under its user and then checks the token again, so
+    a revocation either sees the socket (and closes it) or is seen by ``$connect``."""
+    from tests.helpers.events import (
+        lambda_context,
+        ws_authorizer_event,
+        ws_authorizer_output,
+        ws_connect_event,
+    )
+
+    alice = world.api.user()
+    modules = world.gateway.modules
+    cid = uuid.uuid4().hex[:12] + "="
+    auth_event = ws_authorizer_event(cid, None, f"Bearer {alice.token}")
+    policy = modules["handlers.ws_authorizer"].handler(auth_event, lambda_context("authorizer"))
+    assert policy["policyDocument"]["Statement"][0]["Effect"] == "Allow"
+    assert world.api.call("POST", "/api/auth/logout", alice).status_code == 204
+    event = ws_connect_event(auth_event, ws_authorizer_output(policy))
+    result = modules["handlers.ws_connect"].handler(event, lambda_context("connect"))
+    assert result["statusCode"] == 401
+    assert world.runtime.table.get_connection(cid) is None
+    assert world.runtime.table.user_connections(alice.id) == []
