@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -19,7 +20,10 @@ from urllib.parse import SplitResult, unquote, urlsplit
 
 MAX_HEAD = 64 * 1024
 MAX_BODY = 10 * 1024 * 1024
+# API Gateway (behind CloudFront) refuses longer request targets with 414 URI Too Long.
+MAX_TARGET = 8192
 _REASONS = {status.value: status.phrase for status in HTTPStatus}
+log = logging.getLogger("local.http")
 
 
 class HttpError(Exception):
@@ -120,6 +124,7 @@ def parse_head(head: bytes, peer: str) -> HttpRequest:
         method, target, version = lines[0].split(" ", 2)
     except ValueError:
         raise HttpError(400, "malformed request line") from None
+    check_target(target)
     headers = []
     for line in lines[1:]:
         if not line:
@@ -129,6 +134,23 @@ def parse_head(head: bytes, peer: str) -> HttpRequest:
             raise HttpError(400, "malformed header")
         headers.append((name.strip(), value.strip()))
     return HttpRequest(method.upper(), target, version, headers, head, peer=peer)
+
+
+def check_target(target: str) -> None:
+    """Refuse, as API Gateway does, a request target nothing behind the gateway can take.
+
+    A NUL, raw or percent-encoded, cannot be part of a file name or of most strings a
+    function is handed (``Path`` raises ValueError on it, PostgreSQL refuses it), and raw
+    control characters or spaces are not allowed in a request target at all (RFC 9112):
+    both are 400. A target over :data:`MAX_TARGET` bytes is 414. Percent-escapes that are
+    not UTF-8 are left to the handlers: ``unquote`` replaces them with U+FFFD.
+    """
+    if len(target) > MAX_TARGET:
+        raise HttpError(414, "URI Too Long")
+    if any(ord(char) < 0x21 or ord(char) == 0x7F for char in target):
+        raise HttpError(400, "Bad Request")
+    if "\x00" in unquote(target):
+        raise HttpError(400, "Bad Request")
 
 
 def body_length(request: HttpRequest) -> int:
@@ -188,8 +210,15 @@ async def serve_connection(
             if request.is_upgrade and upgrade is not None:
                 await upgrade(request, reader, writer)
                 return
-            response = await handler(request)
             keep_alive = request.keep_alive
+            try:
+                response = await handler(request)
+            except Exception:
+                # As the WebSocket port does (local/http_protocol.py): an answer, not a
+                # connection dropped without one.
+                log.exception("request %s %s failed", request.method, request.target)
+                response = HttpResponse.json(500, {"message": "Internal server error"})
+                keep_alive = False
             writer.write(response.serialize(keep_alive, head_only=request.method == "HEAD"))
             await writer.drain()
             if not keep_alive:

@@ -113,17 +113,28 @@ class RestGateway:
                 page = PLACEHOLDER.replace("{ws}", self.config["ws"]).encode()
                 return HttpResponse(200, page, [("Content-Type", "text/html; charset=utf-8")])
             return HttpResponse.json(404, {"message": "Not Found"})
-        target = (dist / path.lstrip("/")).resolve()
-        if not target.is_relative_to(dist.resolve()):
+        try:
+            target = _static_file(dist, path)
+        except (OSError, ValueError):  # a name no file can have (NUL, over 255 bytes)
             return HttpResponse.json(404, {"message": "Not Found"})
-        if target.is_dir():
-            target = target / "index.html"
-        if not target.is_file():
-            if "." in Path(path).name:
-                return HttpResponse.json(404, {"message": "Not Found"})
-            target = dist / "index.html"  # a client-side route of the single-page app
+        if target is None:
+            return HttpResponse.json(404, {"message": "Not Found"})
         kind = mimetypes.guess_type(target.name)[0] or "application/octet-stream"
         return HttpResponse(200, target.read_bytes(), [("Content-Type", kind)])
+
+
+def _static_file(dist: Path, path: str) -> Path | None:
+    """The file of ``dist`` that answers ``path``, or None for 404 (never outside ``dist``)."""
+    target = (dist / path.lstrip("/")).resolve()
+    if not target.is_relative_to(dist.resolve()):
+        return None
+    if target.is_dir():
+        target = target / "index.html"
+    if not target.is_file():
+        if "." in Path(path).name:
+            return None
+        target = dist / "index.html"  # a client-side route of the single-page app
+    return target
 
 
 def _proxy_response(payload: Any) -> HttpResponse | None:

@@ -1,0 +1,105 @@
+"""local/rest.py served by local/http11.py, as the REST port is: odd request targets.
+
+API Gateway answers a request for ``/%00`` with 400; the local gateway used to raise
+ValueError in the static-file look-up and drop the connection without an answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from functools import partial
+from pathlib import Path
+
+import pytest
+
+from local.apigw_events import ApiInfo
+from local.http11 import HttpRequest, HttpResponse, serve_connection
+from local.rest import RestGateway
+
+pytestmark = pytest.mark.unit
+
+
+async def _exchange(web_root: Path, raw: bytes) -> tuple[int, bytes]:
+    """Send ``raw`` to a REST port serving ``web_root``; the status and the whole reply."""
+    gateway = RestGateway((), {}, ApiInfo("local", "local", "localhost"), web_root, {"ws": "x"})
+    server = await asyncio.start_server(
+        partial(serve_connection, handler=gateway.handle), "127.0.0.1", 0
+    )
+    port = server.sockets[0].getsockname()[1]
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(raw)
+        reply = await asyncio.wait_for(reader.read(), 10)
+    finally:
+        writer.close()
+        server.close()
+        await server.wait_closed()
+    assert reply, "the connection was dropped without an answer"
+    return int(reply.split(b" ", 2)[1]), reply
+
+
+@pytest.fixture
+def web_root(tmp_path: Path) -> Path:
+    (tmp_path / "dist").mkdir()
+    (tmp_path / "dist" / "index.html").write_text("<!doctype html><title>page</title>")
+    return tmp_path
+
+
+def _get(target: str) -> bytes:
+    return f"GET {target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode("latin-1")
+
+
+@pytest.mark.parametrize(
+    ("target", "status"),
+    [
+        ("/%00", 400),
+        ("/a%00b.js", 400),
+        ("/api/health%00", 400),
+        ("/x?q=%00", 400),
+        ("/\x01", 400),
+        ("/\x7f", 400),
+        ("/" + "a" * 300, 404),  # longer than any file name
+        ("/" + "a/" * 3000, 404),  # longer than any path
+        ("/" + "a" * 8193, 414),  # over 8 KiB, as API Gateway
+        ("/%ff%fe.js", 404),  # not UTF-8: decoded with U+FFFD, no such file
+        ("/%C0%AF..%C0%AF..%C0%AFetc/passwd", 200),  # overlong '/': no step out, the page
+        ("/%2e%2e/%2e%2e/etc/passwd", 404),  # outside dist
+        ("/%zz", 200),  # not an escape: a client-side route of the page
+    ],
+)
+def test_odd_targets_get_an_answer_as_api_gateway_gives(
+    web_root: Path, target: str, status: int
+) -> None:
+    answer, reply = asyncio.run(_exchange(web_root, _get(target)))
+    assert answer == status, reply[:200]
+
+
+def test_a_bad_target_does_not_stop_the_port(web_root: Path) -> None:
+    async def go() -> tuple[tuple[int, bytes], tuple[int, bytes]]:
+        return await _exchange(web_root, _get("/%00")), await _exchange(web_root, _get("/"))
+
+    (bad, _), (good, page) = asyncio.run(go())
+    assert (bad, good) == (400, 200)
+    assert page.endswith(b"<title>page</title>")
+
+
+def test_a_raising_handler_gives_500_not_a_dropped_connection() -> None:
+    async def failing(request: HttpRequest) -> HttpResponse:
+        raise RuntimeError("handler failed")
+
+    async def go() -> bytes:
+        server = await asyncio.start_server(
+            partial(serve_connection, handler=failing), "127.0.0.1", 0
+        )
+        port = server.sockets[0].getsockname()[1]
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(_get("/x").replace(b"Connection: close\r\n", b""))
+        reply = await asyncio.wait_for(reader.read(), 10)
+        writer.close()
+        server.close()
+        await server.wait_closed()
+        return reply
+
+    reply = asyncio.run(go())
+    assert reply.startswith(b"HTTP/1.1 500 ")
+    assert b"Connection: close" in reply
