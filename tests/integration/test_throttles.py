@@ -214,5 +214,5 @@ def test_a_throttled_write_changes_nothing(settings: Settings) -> None:
         statuses = [api.call("POST", "/api/rooms", actor, {"name": n}).status_code
                     for n in names]  # fmt: skip
         assert statuses == [201, 201, 429]
-        mine = {r["name"] for r in api.call("GET", "/api/rooms", actor).json()}
+        mine = {r["name"] for r in api.my_rooms(actor)}
         assert mine == set(names[:2])

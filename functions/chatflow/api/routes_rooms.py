@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Annotated
+from uuid import UUID
 
 from fastapi import APIRouter, Query, Response
 
@@ -16,8 +17,10 @@ from chatflow.api.schemas import (
     MemberOut,
     PresenceOut,
     RoomOut,
+    RoomPageOut,
     UpdateRoomIn,
 )
+from chatflow.domain.rooms import ROOMS_PAGE_DEFAULT, ROOMS_PAGE_MAX
 
 router = APIRouter(tags=["rooms"])
 
@@ -28,9 +31,19 @@ def create_room(body: CreateRoomIn, services: Services, user: CurrentUser) -> Ro
     return room_out(services.rooms.create(user, body.name, body.topic, body.visibility))
 
 
-@router.get("/rooms", response_model=list[RoomOut])
-def my_rooms(services: Services, user: CurrentUser) -> list[RoomOut]:
-    return [room_out(r) for r in services.rooms.list_mine(user)]
+@router.get("/rooms", response_model=RoomPageOut)
+def my_rooms(
+    services: Services,
+    user: CurrentUser,
+    after: Annotated[
+        UUID | None, Query(description="the nextAfter of the page before; none: the first")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=ROOMS_PAGE_MAX)] = ROOMS_PAGE_DEFAULT,
+) -> RoomPageOut:
+    """The rooms I am in, a keyset page at a time, in a fixed order (room id): follow
+    ``nextAfter`` until it is null to have them all."""
+    rooms, next_after = services.rooms.list_mine(user, after, limit)
+    return RoomPageOut(items=[room_out(r) for r in rooms], next_after=next_after)
 
 
 @router.get("/rooms/public", response_model=list[RoomOut])
