@@ -19,9 +19,12 @@ from local.rest import RestGateway
 pytestmark = pytest.mark.unit
 
 
+CONFIG = {"http": "http://127.0.0.1:3000", "ws": "ws://127.0.0.1:3001"}
+
+
 async def _exchange(web_root: Path, raw: bytes) -> tuple[int, bytes]:
     """Send ``raw`` to a REST port serving ``web_root``; the status and the whole reply."""
-    gateway = RestGateway((), {}, ApiInfo("local", "local", "localhost"), web_root, {"ws": "x"})
+    gateway = RestGateway((), {}, ApiInfo("local", "local", "localhost"), web_root, CONFIG)
     server = await asyncio.start_server(
         partial(serve_connection, handler=gateway.handle), "127.0.0.1", 0
     )
@@ -103,3 +106,32 @@ def test_a_raising_handler_gives_500_not_a_dropped_connection() -> None:
     reply = asyncio.run(go())
     assert reply.startswith(b"HTTP/1.1 500 ")
     assert b"Connection: close" in reply
+
+
+def _headers(reply: bytes) -> dict[str, str]:
+    head = reply.split(b"\r\n\r\n", 1)[0].decode("latin-1").split("\r\n")[1:]
+    return {name.lower(): value.strip() for name, _, value in (h.partition(":") for h in head)}
+
+
+@pytest.mark.parametrize(
+    "target", ["/", "/index.html", "/config.json", "/assets/app.js", "/rooms/x", "/missing.js"]
+)
+def test_the_page_and_its_files_carry_the_security_headers(web_root: Path, target: str) -> None:
+    (web_root / "dist" / "assets").mkdir()
+    (web_root / "dist" / "assets" / "app.js").write_text("export {};")
+    _, reply = asyncio.run(_exchange(web_root, _get(target)))
+    headers = _headers(reply)
+    policy = headers["content-security-policy"]
+    assert "frame-ancestors 'none'" in policy
+    assert "script-src 'self';" in policy and "'unsafe-inline'" not in policy
+    assert "connect-src 'self' http://127.0.0.1:3000 ws://127.0.0.1:3001;" in policy
+    assert headers["x-content-type-options"] == "nosniff"
+    assert headers["referrer-policy"] == "no-referrer"
+    assert headers["x-frame-options"] == "DENY"
+
+
+def test_the_not_built_page_has_no_inline_style_the_policy_would_block(tmp_path: Path) -> None:
+    _, reply = asyncio.run(_exchange(tmp_path, _get("/")))
+    assert b"ChatFlow local stack" in reply
+    assert b"style=" not in reply and b"<script" not in reply
+    assert "default-src 'none'" in _headers(reply)["content-security-policy"]
