@@ -139,17 +139,23 @@ def parse_head(head: bytes, peer: str) -> HttpRequest:
 def check_target(target: str) -> None:
     """Refuse, as API Gateway does, a request target nothing behind the gateway can take.
 
-    A NUL, raw or percent-encoded, cannot be part of a file name or of most strings a
-    function is handed (``Path`` raises ValueError on it, PostgreSQL refuses it), and raw
-    control characters or spaces are not allowed in a request target at all (RFC 9112):
-    both are 400. A target over :data:`MAX_TARGET` bytes is 414. Percent-escapes that are
-    not UTF-8 are left to the handlers: ``unquote`` replaces them with U+FFFD.
+    A percent-encoded NUL in the path cannot be part of a file name or of a route
+    (``Path`` raises ValueError on it), and raw control characters are not allowed in a
+    request target at all (RFC 9112): both are 400. A NUL in the query string goes on to
+    the function, whose validation answers it (422 for a search, say). A target over
+    :data:`MAX_TARGET` bytes is 414. Percent-escapes that are not UTF-8 are left to the
+    handlers: ``unquote`` replaces them with U+FFFD. A target whose authority does not parse
+    (``//[``) is 400 too: ``urlsplit`` raises on it, which would drop the connection later.
     """
     if len(target) > MAX_TARGET:
         raise HttpError(414, "URI Too Long")
     if any(ord(char) < 0x21 or ord(char) == 0x7F for char in target):
         raise HttpError(400, "Bad Request")
-    if "\x00" in unquote(target):
+    try:
+        path = urlsplit(target).path
+    except ValueError:  # an authority that does not parse: "//[", "http://[::1/"
+        raise HttpError(400, "Bad Request") from None
+    if "\x00" in unquote(path):
         raise HttpError(400, "Bad Request")
 
 
@@ -157,12 +163,11 @@ def body_length(request: HttpRequest) -> int:
     """How many body bytes follow the head: Content-Length only, at most MAX_BODY."""
     if request.header("transfer-encoding"):
         raise HttpError(411, "send a Content-Length")
-    try:
-        length = int(request.header("content-length") or 0)
-    except ValueError:
-        raise HttpError(400, "malformed Content-Length") from None
-    if length < 0:
+    text = request.header("content-length") or "0"
+    # ASCII digits only: int() would also take "+5", "5_0", " 5" and "²" is refused anyway
+    if not (text.isascii() and text.isdigit()):
         raise HttpError(400, "malformed Content-Length")
+    length = int(text)
     if length > MAX_BODY:
         raise HttpError(413, "request body too large")
     return length
