@@ -106,11 +106,16 @@ class ChatFlowStack(Stack):
         SweeperSchedule(self, "Sweeper", sweeper=live["presence_sweeper"])
         rest = RestApi(self, "Rest", config=config, handler=live["api"], gate=migration.resource)
 
-        http_url = (
-            f"https://{rest.api.rest_api_id}.execute-api.{self.region}.{self.url_suffix}"
-            f"/{rest.api.deployment_stage.stage_name}"
+        http_origin = f"https://{rest.api.rest_api_id}.execute-api.{self.region}.{self.url_suffix}"
+        http_url = f"{http_origin}/{rest.api.deployment_stage.stage_name}"
+        web = WebHosting(
+            self,
+            "Web",
+            config=config,
+            http_url=http_url,
+            ws_url=websocket.url,
+            connect_to=[http_origin, websocket.origin],
         )
-        web = WebHosting(self, "Web", config=config, http_url=http_url, ws_url=websocket.url)
         # The page (CloudFront) calls the REST API on its own origin: allow exactly that one.
         functions.functions["api"].add_environment("CORS_ALLOW_ORIGINS", web.url)
         Monitoring(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -19,7 +20,10 @@ from urllib.parse import SplitResult, unquote, urlsplit
 
 MAX_HEAD = 64 * 1024
 MAX_BODY = 10 * 1024 * 1024
+# API Gateway (behind CloudFront) refuses longer request targets with 414 URI Too Long.
+MAX_TARGET = 8192
 _REASONS = {status.value: status.phrase for status in HTTPStatus}
+log = logging.getLogger("local.http")
 
 
 class HttpError(Exception):
@@ -120,6 +124,7 @@ def parse_head(head: bytes, peer: str) -> HttpRequest:
         method, target, version = lines[0].split(" ", 2)
     except ValueError:
         raise HttpError(400, "malformed request line") from None
+    check_target(target)
     headers = []
     for line in lines[1:]:
         if not line:
@@ -131,16 +136,38 @@ def parse_head(head: bytes, peer: str) -> HttpRequest:
     return HttpRequest(method.upper(), target, version, headers, head, peer=peer)
 
 
+def check_target(target: str) -> None:
+    """Refuse, as API Gateway does, a request target nothing behind the gateway can take.
+
+    A percent-encoded NUL in the path cannot be part of a file name or of a route
+    (``Path`` raises ValueError on it), and raw control characters are not allowed in a
+    request target at all (RFC 9112): both are 400. A NUL in the query string goes on to
+    the function, whose validation answers it (422 for a search, say). A target over
+    :data:`MAX_TARGET` bytes is 414. Percent-escapes that are not UTF-8 are left to the
+    handlers: ``unquote`` replaces them with U+FFFD. A target whose authority does not parse
+    (``//[``) is 400 too: ``urlsplit`` raises on it, which would drop the connection later.
+    """
+    if len(target) > MAX_TARGET:
+        raise HttpError(414, "URI Too Long")
+    if any(ord(char) < 0x21 or ord(char) == 0x7F for char in target):
+        raise HttpError(400, "Bad Request")
+    try:
+        path = urlsplit(target).path
+    except ValueError:  # an authority that does not parse: "//[", "http://[::1/"
+        raise HttpError(400, "Bad Request") from None
+    if "\x00" in unquote(path):
+        raise HttpError(400, "Bad Request")
+
+
 def body_length(request: HttpRequest) -> int:
     """How many body bytes follow the head: Content-Length only, at most MAX_BODY."""
     if request.header("transfer-encoding"):
         raise HttpError(411, "send a Content-Length")
-    try:
-        length = int(request.header("content-length") or 0)
-    except ValueError:
-        raise HttpError(400, "malformed Content-Length") from None
-    if length < 0:
+    text = request.header("content-length") or "0"
+    # ASCII digits only: int() would also take "+5", "5_0", " 5" and "²" is refused anyway
+    if not (text.isascii() and text.isdigit()):
         raise HttpError(400, "malformed Content-Length")
+    length = int(text)
     if length > MAX_BODY:
         raise HttpError(413, "request body too large")
     return length
@@ -188,8 +215,15 @@ async def serve_connection(
             if request.is_upgrade and upgrade is not None:
                 await upgrade(request, reader, writer)
                 return
-            response = await handler(request)
             keep_alive = request.keep_alive
+            try:
+                response = await handler(request)
+            except Exception:
+                # As the WebSocket port does (local/http_protocol.py): an answer, not a
+                # connection dropped without one.
+                log.exception("request %s %s failed", request.method, request.target)
+                response = HttpResponse.json(500, {"message": "Internal server error"})
+                keep_alive = False
             writer.write(response.serialize(keep_alive, head_only=request.method == "HEAD"))
             await writer.drain()
             if not keep_alive:

@@ -5,7 +5,9 @@ what API Gateway would answer on its own is answered the same way (403 "Missing
 Authentication Token" for a path no route matches, 502 "Internal server error" when the
 function fails, times out or returns something that is not a proxy response). Every other
 GET is the web client: ``web/dist`` when it was built, else a page that says how to build it,
-and ``/config.json`` tells the page where the APIs are.
+and ``/config.json`` tells the page where the APIs are. What the page server answers carries
+the page's security headers (chatflow/security/headers.py), as CloudFront's response
+headers policy adds them on AWS; API answers carry the ones the FastAPI app sets.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from chatflow.security.headers import origin, page_headers
 from local.apigw_events import ApiInfo, new_id, rest_event
 from local.http11 import HttpRequest, HttpResponse
 from local.template import RestRoute
@@ -26,7 +29,7 @@ from local.workers import FunctionPool
 
 PLACEHOLDER = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>ChatFlow (local)</title></head>
-<body style="font-family: sans-serif; max-width: 40em; margin: 3em auto">
+<body>
 <h1>ChatFlow local stack</h1>
 <p>The web client is not built. Build it with <code>cd web &amp;&amp; npm ci &amp;&amp;
 npm run build</code> and reload this page.</p>
@@ -78,6 +81,8 @@ class RestGateway:
         self.api = api
         self.web_root = web_root
         self.config = config
+        endpoints = [origin(config[key]) for key in ("http", "ws") if key in config]
+        self.page_headers = list(page_headers(endpoints).items())
 
     async def handle(self, request: HttpRequest) -> HttpResponse:
         path = request.path
@@ -86,7 +91,9 @@ class RestGateway:
             if match and compiled.matches(request.method):
                 return await self._invoke(request, compiled.route, match.groupdict())
         if request.method in ("GET", "HEAD"):
-            return self._web(path)
+            response = self._web(path)
+            response.headers += self.page_headers
+            return response
         return HttpResponse.json(403, {"message": "Missing Authentication Token"})
 
     async def _invoke(
@@ -113,17 +120,28 @@ class RestGateway:
                 page = PLACEHOLDER.replace("{ws}", self.config["ws"]).encode()
                 return HttpResponse(200, page, [("Content-Type", "text/html; charset=utf-8")])
             return HttpResponse.json(404, {"message": "Not Found"})
-        target = (dist / path.lstrip("/")).resolve()
-        if not target.is_relative_to(dist.resolve()):
+        try:
+            target = _static_file(dist, path)
+        except (OSError, ValueError):  # a name no file can have (NUL, over 255 bytes)
             return HttpResponse.json(404, {"message": "Not Found"})
-        if target.is_dir():
-            target = target / "index.html"
-        if not target.is_file():
-            if "." in Path(path).name:
-                return HttpResponse.json(404, {"message": "Not Found"})
-            target = dist / "index.html"  # a client-side route of the single-page app
+        if target is None:
+            return HttpResponse.json(404, {"message": "Not Found"})
         kind = mimetypes.guess_type(target.name)[0] or "application/octet-stream"
         return HttpResponse(200, target.read_bytes(), [("Content-Type", kind)])
+
+
+def _static_file(dist: Path, path: str) -> Path | None:
+    """The file of ``dist`` that answers ``path``, or None for 404 (never outside ``dist``)."""
+    target = (dist / path.lstrip("/")).resolve()
+    if not target.is_relative_to(dist.resolve()):
+        return None
+    if target.is_dir():
+        target = target / "index.html"
+    if not target.is_file():
+        if "." in Path(path).name:
+            return None
+        target = dist / "index.html"  # a client-side route of the single-page app
+    return target
 
 
 def _proxy_response(payload: Any) -> HttpResponse | None:

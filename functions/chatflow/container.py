@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from chatflow.cache.client import Redis, open_redis
+from chatflow.cache.policies import WritePolicies
 from chatflow.cache.ratelimit import BucketPolicy, RateLimiter
 from chatflow.cache.revocations import RevocationStore
 from chatflow.db.connection import Database, open_database
@@ -33,7 +34,7 @@ class Container:
     messages: MessageService
     presence: PresenceService
     limiter: RateLimiter
-    auth_policy: BucketPolicy
+    rates: WritePolicies
 
 
 def jwt_secret_provider(settings: Settings) -> Callable[[], str]:
@@ -72,9 +73,7 @@ def build_container(
     )
     limiter = RateLimiter(redis_client)
     send_policy = BucketPolicy("send", settings.rate_send_burst, settings.rate_send_per_second)
-    auth_policy = BucketPolicy(
-        "auth", settings.rate_auth_burst, settings.rate_auth_per_minute / 60.0
-    )
+    rates = WritePolicies.from_settings(settings)
     return Container(
         settings=settings,
         db=database,
@@ -86,7 +85,7 @@ def build_container(
         messages=MessageService(database, pub, limiter, send_policy, settings.max_message_chars),
         presence=PresenceService(database, redis_client),
         limiter=limiter,
-        auth_policy=auth_policy,
+        rates=rates,
     )
 
 

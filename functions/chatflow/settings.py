@@ -54,6 +54,20 @@ class Settings(BaseSettings):
     rate_auth_per_minute: PositiveInt = 10
     rate_send_burst: PositiveInt = 30
     rate_send_per_second: PositiveInt = 10
+    # Costly writes, per user (docs/protocol.md "Rate limits"); the password change also
+    # per client address, like login.
+    rate_password_burst: PositiveInt = 5
+    rate_password_per_minute: PositiveInt = 1
+    rate_membership_burst: PositiveInt = 20
+    rate_membership_per_minute: PositiveInt = 20
+    rate_edit_burst: PositiveInt = 30
+    rate_edit_per_minute: PositiveInt = 60
+    rate_room_burst: PositiveInt = 10
+    rate_room_per_minute: PositiveInt = 2
+    rate_dm_burst: PositiveInt = 20
+    rate_dm_per_minute: PositiveInt = 10
+    rate_ticket_burst: PositiveInt = 20
+    rate_ticket_per_minute: PositiveInt = 20
     max_request_bytes: PositiveInt = 65536
     cors_allow_origins: str = ""  # comma-separated origins allowed to call the REST API
     replay_max: Annotated[int, Field(ge=1, le=1000)] = 100

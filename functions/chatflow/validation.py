@@ -45,6 +45,22 @@ def _has_invisible_format_chars(value: str) -> bool:
     return any(unicodedata.category(char) == "Cf" and char not in VISIBLE_JOINERS for char in value)
 
 
+# What draws nothing by itself: joiners and other format characters, combining marks
+# (variation selectors are marks too) with no base before them, and separators.
+_NOT_A_VISIBLE_BASE = frozenset(("Cf", "Mn", "Mc", "Me", "Zs", "Zl", "Zp"))
+# Letters by category that render as blank space (the Hangul fillers, the braille blank).
+BLANK_LETTERS = frozenset("\u115f\u1160\u3164\uffa0\u2800")
+
+
+def _has_visible_char(value: str) -> bool:
+    """True when something in ``value`` is seen: a name of U+200D, or of variation
+    selectors and combining marks alone, looks empty (and like every other such name)."""
+    return any(
+        unicodedata.category(char) not in _NOT_A_VISIBLE_BASE and char not in BLANK_LETTERS
+        for char in value
+    )
+
+
 def _fail(field: str, message: str) -> InvalidInput:
     return InvalidInput(f"{field}: {message}", {field: message})
 
@@ -81,6 +97,12 @@ def single_line(value: str, field: str, max_chars: int, required: bool = True) -
             field,
             "must not contain invisible formatting characters "
             "(such as right-to-left overrides or zero-width spaces)",
+        )
+    if cleaned and not _has_visible_char(cleaned):
+        raise _fail(
+            field,
+            "must contain a visible character (not only joiners, variation selectors, "
+            "combining marks or blank letters)",
         )
     return cleaned
 

@@ -3,10 +3,15 @@
 The page learns where the APIs are from ``/config.json`` (the same shape the local
 stack writes: ``{"http": ..., "ws": ...}``), written at deploy time with the real URLs,
 so one build of ``web/`` serves every stage. CloudFront reads the bucket through Origin
-Access Control; the bucket itself is never public.
+Access Control; the bucket itself is never public. Every answer carries the page's security
+headers (chatflow/security/headers.py: a Content-Security-Policy that allows the page's own
+scripts and styles and its two APIs, no framing, nosniff, no referrer) and HSTS, from a
+response headers policy; the local stack's page server sends the same ones.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_cloudfront as cloudfront
@@ -15,6 +20,7 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_s3_deployment as s3deploy
 from constructs import Construct
 
+from chatflow.security.headers import COMMON_HEADERS, REFERRER_POLICY, page_csp
 from infra_cdk.names import WEB_DIR, WEB_ENDPOINTS_FILE
 from infra_cdk.stages import StageConfig
 
@@ -34,7 +40,9 @@ class WebHosting(Construct):
         config: StageConfig,
         http_url: str,
         ws_url: str,
+        connect_to: Sequence[str],
     ) -> None:
+        """``connect_to``: the origins the page may call (the REST and WebSocket APIs)."""
         super().__init__(scope, construct_id)
         destroy = config.removal_policy == RemovalPolicy.DESTROY
         self.log_bucket = s3.Bucket(
@@ -68,7 +76,7 @@ class WebHosting(Construct):
             default_behavior=cloudfront.BehaviorOptions(
                 origin=origins.S3BucketOrigin.with_origin_access_control(self.bucket),
                 viewer_protocol_policy=cloudfront.ViewerProtocolPolicy.REDIRECT_TO_HTTPS,
-                response_headers_policy=cloudfront.ResponseHeadersPolicy.SECURITY_HEADERS,
+                response_headers_policy=self._headers_policy(config, connect_to),
                 cache_policy=cloudfront.CachePolicy.CACHING_OPTIMIZED,
             ),
             minimum_protocol_version=cloudfront.SecurityPolicyProtocol.TLS_V1_2_2021,
@@ -94,6 +102,36 @@ class WebHosting(Construct):
             distribution=self.distribution,
             distribution_paths=["/*"],
             prune=True,
+        )
+
+    def _headers_policy(
+        self, config: StageConfig, connect_to: Sequence[str]
+    ) -> cloudfront.ResponseHeadersPolicy:
+        return cloudfront.ResponseHeadersPolicy(
+            self,
+            "Headers",
+            comment=f"ChatFlow {config.name} web client security headers",
+            security_headers_behavior=cloudfront.ResponseSecurityHeadersBehavior(
+                content_security_policy=cloudfront.ResponseHeadersContentSecurityPolicy(
+                    content_security_policy=page_csp(connect_to), override=True
+                ),
+                content_type_options=cloudfront.ResponseHeadersContentTypeOptions(override=True),
+                frame_options=cloudfront.ResponseHeadersFrameOptions(
+                    frame_option=cloudfront.HeadersFrameOption[COMMON_HEADERS["X-Frame-Options"]],
+                    override=True,
+                ),
+                referrer_policy=cloudfront.ResponseHeadersReferrerPolicy(
+                    referrer_policy=cloudfront.HeadersReferrerPolicy[
+                        REFERRER_POLICY.upper().replace("-", "_")
+                    ],
+                    override=True,
+                ),
+                strict_transport_security=cloudfront.ResponseHeadersStrictTransportSecurity(
+                    access_control_max_age=Duration.days(365),
+                    include_subdomains=True,
+                    override=True,
+                ),
+            ),
         )
 
     @property

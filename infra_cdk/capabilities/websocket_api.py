@@ -70,6 +70,11 @@ class WebSocketEndpoint(Construct):
         )
 
     @property
+    def origin(self) -> str:
+        """``wss://{apiId}.execute-api.{region}.amazonaws.com``: the page's CSP connect-src."""
+        return f"wss://{self.api.api_id}.execute-api.{Aws.REGION}.{Aws.URL_SUFFIX}"
+
+    @property
     def url(self) -> str:
         """What clients open: ``wss://{apiId}.execute-api.{region}.amazonaws.com/{stage}``."""
         return (

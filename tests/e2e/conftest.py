@@ -22,6 +22,7 @@ import psutil  # type: ignore[import-untyped]
 import pytest
 
 from local.launcher import StackProcess
+from tests.helpers.limits import raised_write_limits_env
 
 IDLE_TIMEOUT = 10
 OPTIONS = ("--idle-timeout", str(IDLE_TIMEOUT), "--faults")
@@ -33,6 +34,7 @@ REPLAY_MAX = 20
 ENVIRONMENT = {
     "HEARTBEAT_MS": str(IDLE_TIMEOUT * 1000 // 3),
     "RATE_AUTH_BURST": "500",
+    **raised_write_limits_env(),
     "REPLAY_MAX": str(REPLAY_MAX),
 }
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -105,6 +106,21 @@ def test_paths_outside_the_rest_routes_are_the_web_page_or_refused(
         403,
         {"message": "Missing Authentication Token"},
     )
+
+
+@pytest.mark.parametrize("port", ["http_port", "ws_port"])
+@pytest.mark.parametrize("target", ["/%00", "/api/health%00", "/a%00b?ticket=x"])
+def test_a_nul_in_the_target_is_answered_400_on_both_ports(
+    stack: RunningStack, http: httpx.Client, port: str, target: str
+) -> None:
+    """API Gateway answers 400; the local gateway used to drop the connection unanswered."""
+    with socket.create_connection(("127.0.0.1", getattr(stack, port)), timeout=30) as raw:
+        raw.sendall(f"GET {target} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n\r\n".encode())
+        reply = b""
+        while chunk := raw.recv(4096):
+            reply += chunk
+    assert reply.startswith(b"HTTP/1.1 400 "), reply[:200]
+    assert http.get("/api/health").status_code == 200  # and the stack keeps serving
 
 
 # -- WebSocket handshake and frames -------------------------------------------------------

@@ -22,6 +22,7 @@ import psutil  # type: ignore[import-untyped]
 
 from local.launcher import StackProcess
 from local.services import EmbeddedPostgres, EmbeddedValkey, MotoDynamoDB
+from tests.helpers.limits import raised_write_limits_env
 
 PRESENCE_TTL_SECONDS = 3
 SWEEP_INTERVAL_SECONDS = 1
@@ -33,6 +34,7 @@ ENVIRONMENT = {
     "RATE_AUTH_BURST": "10000",
     "RATE_SEND_BURST": "10000",
     "RATE_SEND_PER_SECOND": "10000",
+    **raised_write_limits_env(),
     "LOG_LEVEL": "WARNING",
 }
 

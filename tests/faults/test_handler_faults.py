@@ -16,6 +16,7 @@ import redis
 
 from chatflow.settings import Settings
 from tests.helpers.events import lambda_context, ws_disconnect_event
+from tests.helpers.limits import raised_write_limits
 from tests.helpers.ws_harness import WsClient, wait_until
 from tests.integration.conftest import JWT_SECRET
 from tests.integration.ws_world import World, bodies
@@ -33,6 +34,7 @@ def settings(clean_db: str, redis_url: str, clean_redis: redis.Redis) -> Setting
         rate_auth_burst=1000,
         rate_send_burst=1000,
         rate_send_per_second=1000,
+        **raised_write_limits(),  # type: ignore[arg-type]
     )
 
 

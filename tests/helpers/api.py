@@ -61,3 +61,16 @@ class ApiClient:
         self, user: TestUser, room_id: str, body: str = "hi", **extra: Any
     ) -> Response:
         return self.call("POST", f"/api/rooms/{room_id}/messages", user, {"body": body, **extra})
+
+    def my_rooms(self, user: TestUser, limit: int | None = None) -> list[dict[str, Any]]:
+        """Every room of ``user``'s: ``GET /api/rooms`` followed page by page to the end."""
+        rooms: list[dict[str, Any]] = []
+        params: dict[str, str | int] = {} if limit is None else {"limit": limit}
+        while True:
+            response = self.http.get("/api/rooms", params=params, headers=user.headers)
+            assert response.status_code == 200, response.text
+            page = response.json()
+            rooms += page["items"]
+            if page["nextAfter"] is None:
+                return rooms
+            params = {**params, "after": page["nextAfter"]}

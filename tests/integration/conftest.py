@@ -13,6 +13,7 @@ from chatflow.container import Container, build_container
 from chatflow.publisher import RecordingPublisher
 from chatflow.settings import Settings
 from tests.helpers.api import ApiClient
+from tests.helpers.limits import raised_write_limits
 
 JWT_SECRET = "test-secret-that-is-long-enough-for-hs256-0123456789"
 
@@ -27,6 +28,7 @@ def settings(clean_db: str, redis_url: str, clean_redis: redis.Redis) -> Setting
         rate_auth_burst=1000,
         rate_send_burst=1000,
         rate_send_per_second=1000,
+        **raised_write_limits(),  # type: ignore[arg-type]
     )
 
 

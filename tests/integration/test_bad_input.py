@@ -214,6 +214,20 @@ BAD_REQUESTS: dict[str, Bad] = {
         "POST", "/api/auth/register", 422, ("displayName",),
         json={"username": "eve.rtl", "password": PW, "displayName": "\u2067alice"},
     ),
+    # names that draw nothing: joiners, variation selectors, marks without a base, fillers
+    "joiner-only room name": Bad("POST", "/api/rooms", 422, ("name",), json={"name": "\u200d"}),
+    "joiners and a space as rename": Bad(
+        "PATCH", ROOM, 422, ("name",), json={"name": "\u200c\u200d \u200d"}
+    ),
+    "variation selectors as topic": Bad(
+        "POST", "/api/rooms", 422, ("topic",), json={"name": "x", "topic": "\ufe0f\ufe0e"}
+    ),
+    "combining marks as display name": Bad(
+        "POST", "/api/auth/register", 422, ("displayName",),
+        json={"username": "eve.marks", "password": PW, "displayName": "\u0301\u20dd\u200d"},
+    ),
+    "hangul filler room name": Bad("POST", "/api/rooms", 422, ("name",), json={"name": "\u3164"}),
+    "joiner-only search": Bad("GET", "/api/rooms/public?q=%E2%80%8D", 422, ("q",)),
     "lone surrogate": Bad("POST", MESSAGES, 422, ("body",), raw=b'{"body": "a\\ud800b"}'),
     "NUL in dm username": Bad("POST", "/api/dms", 404, json={"username": "bob\u0000"}),
     "NUL in member username": Bad(
@@ -317,6 +331,8 @@ ODD_UNICODE = {
     "astral plane": "\U0001d54f\U00020000",
     "newlines and tabs": "line 1\n\tline 2",
     "byte order mark": "\ufeffhi",
+    "persian with a non-joiner": "\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645",
+    "keycap sequence": "1\ufe0f\u20e3",
 }
 
 

@@ -10,6 +10,7 @@ import time
 import uuid
 from typing import Any
 
+import pytest
 import redis
 
 from chatflow.cache.presence import presence_key
@@ -79,21 +80,21 @@ def test_list_mine_has_unread_counts_that_drop_when_read(api: ApiClient) -> None
     for text in ("one", "two", "three"):
         _ok(api.post_message(owner, busy, text), 201)
 
-    listed = {r["id"]: r for r in _ok(api.call("GET", "/api/rooms", reader))}
+    listed = {r["id"]: r for r in api.my_rooms(reader)}
     assert set(listed) == {busy, quiet}
     assert listed[busy]["unread"] == 3
     assert listed[busy]["role"] == "member"
     assert listed[quiet]["unread"] == 0
-    owner_listed = {r["id"]: r for r in _ok(api.call("GET", "/api/rooms", owner))}
+    owner_listed = {r["id"]: r for r in api.my_rooms(owner)}
     assert set(owner_listed) == {busy, quiet, mine_only}
 
     last = listed[busy]["lastSeq"]
     marked = _ok(api.call("PUT", f"/api/rooms/{busy}/read", reader, {"seq": last - 1}))
     assert marked == {"lastReadSeq": last - 1}
-    after = {r["id"]: r for r in _ok(api.call("GET", "/api/rooms", reader))}
+    after = {r["id"]: r for r in api.my_rooms(reader)}
     assert after[busy]["unread"] == 1
     _ok(api.call("PUT", f"/api/rooms/{busy}/read", reader, {"seq": last}))
-    after = {r["id"]: r for r in _ok(api.call("GET", "/api/rooms", reader))}
+    after = {r["id"]: r for r in api.my_rooms(reader)}
     assert after[busy]["unread"] == 0
 
 
@@ -103,22 +104,22 @@ def test_sending_reads_the_room_up_to_ones_own_message(api: ApiClient) -> None:
     _ok(api.call("POST", f"/api/rooms/{room}/join", reader))
     for text in ("one", "two"):
         _ok(api.post_message(owner, room, text), 201)
-    mine = {r["id"]: r for r in _ok(api.call("GET", "/api/rooms", owner))}[room]
+    mine = {r["id"]: r for r in api.my_rooms(owner)}[room]
     assert mine["unread"] == 0  # the owner's own messages (and the reader's join: read)
-    theirs = {r["id"]: r for r in _ok(api.call("GET", "/api/rooms", reader))}[room]
+    theirs = {r["id"]: r for r in api.my_rooms(reader)}[room]
     assert theirs["unread"] == 2
 
     reply = _ok(api.post_message(reader, room, "three"), 201)
-    theirs = {r["id"]: r for r in _ok(api.call("GET", "/api/rooms", reader))}[room]
+    theirs = {r["id"]: r for r in api.my_rooms(reader)}[room]
     assert theirs["unread"] == 0  # replying means having read what came before
     assert theirs["lastSeq"] == reply["seq"]
-    mine = {r["id"]: r for r in _ok(api.call("GET", "/api/rooms", owner))}[room]
+    mine = {r["id"]: r for r in api.my_rooms(owner)}[room]
     assert mine["unread"] == 1
     # a repeated clientMsgId stores nothing and moves nothing
     again = _ok(api.post_message(reader, room, "four", clientMsgId="c-4"), 201)
     _ok(api.call("PUT", f"/api/rooms/{room}/read", owner, {"seq": again["seq"]}))
     assert _ok(api.post_message(reader, room, "four", clientMsgId="c-4"))["seq"] == again["seq"]
-    mine = {r["id"]: r for r in _ok(api.call("GET", "/api/rooms", owner))}[room]
+    mine = {r["id"]: r for r in api.my_rooms(owner)}[room]
     assert mine["unread"] == 0
 
 
@@ -183,7 +184,7 @@ def test_delete_room_by_owner(api: ApiClient, publisher: RecordingPublisher) -> 
     assert api.call("DELETE", f"/api/rooms/{room_id}", owner).status_code == 204
     assert ("deleted", uuid.UUID(room_id)) in publisher.events
     assert api.call("GET", f"/api/rooms/{room_id}", owner).status_code == 404
-    assert api.call("GET", "/api/rooms", admin).json() == []
+    assert api.my_rooms(admin) == []
 
 
 # -- joining and leaving ------------------------------------------------------------------
@@ -234,7 +235,7 @@ def test_leave_stores_member_left_and_owner_cannot_leave(
     assert history[-1]["subject"]["id"] == member.id
     assert ("removed", (uuid.UUID(room_id), uuid.UUID(member.id))) in publisher.events
     assert [m.kind.value for m in _stored(publisher)] == ["member_joined", "member_left"]
-    assert api.call("GET", "/api/rooms", member).json() == []
+    assert api.my_rooms(member) == []
 
     refused = api.call("POST", f"/api/rooms/{room_id}/leave", owner)
     assert refused.status_code == 409
@@ -380,7 +381,7 @@ def test_direct_room_with_yourself_is_refused(api: ApiClient) -> None:
     assert response.json()["errors"][0]["field"] == "username"
     unknown = api.call("POST", "/api/dms", alice, {"username": "nobody-here"})
     assert unknown.status_code == 404
-    assert api.call("GET", "/api/rooms", alice).json() == []
+    assert api.my_rooms(alice) == []
 
 
 # -- presence --------------------------------------------------------------------------
@@ -417,3 +418,90 @@ def test_presence_lists_only_unexpired_members(api: ApiClient, clean_redis: redi
     }
     empty = _ok(api.call("GET", f"/api/rooms/{api.room(owner, name='empty')}/presence", owner))
     assert empty == {"online": []}
+
+
+# -- GET /api/rooms in keyset pages ------------------------------------------------------
+
+
+def _page(api: ApiClient, user: TestUser, **params: Any) -> Any:
+    return _ok(api.http.get("/api/rooms", params=params, headers=user.headers))
+
+
+def test_my_rooms_come_in_pages_that_skip_and_repeat_nothing(api: ApiClient) -> None:
+    """More rooms than a page: every room exactly once, however many come per page,
+    even when rooms get messages, are joined and are left while the pages are read."""
+    owner, member = api.user(), api.user()
+    rooms = [api.room(owner, name=f"room {n}") for n in range(23)]
+    others = [api.room(member, name=f"theirs {n}") for n in range(3)]
+    for room_id in rooms[:12]:
+        _ok(api.call("POST", f"/api/rooms/{room_id}/join", member))
+
+    first = _page(api, owner)  # the default page holds them all
+    assert sorted(r["id"] for r in first["items"]) == sorted(rooms)
+    assert first["nextAfter"] is None
+    for limit in (1, 5, 22, 23, 24):
+        listed = [r["id"] for r in api.my_rooms(owner, limit=limit)]
+        assert sorted(listed) == sorted(rooms), limit
+    # the member's rooms: their own and the 12 joined
+    assert sorted(r["id"] for r in api.my_rooms(member, limit=4)) == sorted(rooms[:12] + others)
+
+    # activity between pages moves nothing: the order is by room id, which never changes
+    seen: list[str] = []
+    page = _page(api, owner, limit=5)
+    while True:
+        seen += [r["id"] for r in page["items"]]
+        for room_id in rooms:  # a message everywhere; in an order by activity rooms move
+            _ok(api.post_message(owner, room_id, "tick"), 201)
+        if page["nextAfter"] is None:
+            break
+        page = _page(api, owner, limit=5, after=page["nextAfter"])
+    assert len(seen) == len(set(seen)) == len(rooms)
+    assert seen == sorted(seen, key=uuid.UUID)
+
+
+def test_a_full_last_page_says_there_is_no_next(api: ApiClient) -> None:
+    owner = api.user()
+    rooms = sorted((api.room(owner, name=f"r{n}") for n in range(4)), key=uuid.UUID)
+    page = _page(api, owner, limit=2)
+    assert ([r["id"] for r in page["items"]], page["nextAfter"]) == (rooms[:2], rooms[1])
+    page = _page(api, owner, limit=2, after=page["nextAfter"])
+    assert ([r["id"] for r in page["items"]], page["nextAfter"]) == (rooms[2:], None)
+    # a cursor past the end, or a room id that is not the caller's, is just a position
+    assert _page(api, owner, after=rooms[-1]) == {"items": [], "nextAfter": None}
+    stranger = api.room(api.user(), name="elsewhere")
+    after = [r["id"] for r in _page(api, owner, after=stranger)["items"]]
+    assert after == [r for r in rooms if uuid.UUID(r) > uuid.UUID(stranger)]
+
+
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [
+        ({"after": "not-a-cursor"}, "after"),
+        ({"after": "00000000-0000-0000-0000-00000000000"}, "after"),
+        ({"after": "'; DROP TABLE rooms; --"}, "after"),
+        ({"limit": "0"}, "limit"),
+        ({"limit": "201"}, "limit"),
+        ({"limit": "ten"}, "limit"),
+        ({"limit": "\u0661\u0660"}, "limit"),  # Arabic-Indic digits are not a number here
+    ],
+)
+def test_bad_page_parameters_are_422_naming_them(
+    api: ApiClient, params: dict[str, str], field: str
+) -> None:
+    owner = api.user()
+    api.room(owner)
+    response = api.http.get("/api/rooms", params=params, headers=owner.headers)
+    assert response.status_code == 422, response.text
+    assert [e["field"] for e in response.json()["errors"]] == [field]
+
+
+def test_the_default_page_is_bounded(api: ApiClient) -> None:
+    """Before: all 500 rooms of the review came in one 91 KB answer."""
+    owner = api.user()
+    rooms = {api.room(owner, name=f"room {n}") for n in range(105)}
+    first = _page(api, owner)
+    assert len(first["items"]) == 100 and first["nextAfter"] is not None
+    rest = _page(api, owner, after=first["nextAfter"])
+    assert len(rest["items"]) == 5 and rest["nextAfter"] is None
+    assert {r["id"] for r in first["items"] + rest["items"]} == rooms
+    assert len(_page(api, owner, limit=200)["items"]) == 105

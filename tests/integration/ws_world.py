@@ -19,6 +19,7 @@ from chatflow.ws.connections import ConnectionTable
 from chatflow.ws.runtime import Runtime, get_runtime
 from tests.helpers.api import ApiClient, TestUser
 from tests.helpers.connections_endpoint import ConnectionsEndpoint
+from tests.helpers.limits import raised_write_limits_env
 from tests.helpers.ws_harness import Gateway, WsClient, ws_functions
 from tests.integration.conftest import JWT_SECRET
 
@@ -103,6 +104,7 @@ def world(
         "RATE_AUTH_BURST": "1000",
         "RATE_SEND_BURST": "1000",
         "RATE_SEND_PER_SECOND": "1000",
+        **raised_write_limits_env(),
         "LOG_LEVEL": "WARNING",
         **ws_env_overrides,
     }

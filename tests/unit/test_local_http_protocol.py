@@ -121,6 +121,16 @@ def test_a_body_arriving_in_pieces_is_read_whole() -> None:
         (b"GET /now/x HTTP/1.1\r\nContent-Length: x\r\n\r\n", 400),
         (b"NONSENSE\r\n\r\n", 400),
         (b"GET /now/x HTTP/1.1\r\nX: " + b"a" * 5000, 431),
+        # API Gateway's answers to a NUL or a control character in the target
+        (b"GET /now/%00 HTTP/1.1\r\n\r\n", 400),
+        (b"GET /%00 HTTP/1.1\r\nUpgrade: websocket\r\n\r\n", 400),
+        (b"POST /now/@connections/a%00b HTTP/1.1\r\nContent-Length: 0\r\n\r\n", 400),
+        (b"GET /now/\x01 HTTP/1.1\r\n\r\n", 400),
+        (b"GET //[ HTTP/1.1\r\n\r\n", 400),
+        # a length int() would read but HTTP does not allow
+        (b"POST /now/x HTTP/1.1\r\nContent-Length: +1\r\n\r\nx", 400),
+        (b"POST /now/x HTTP/1.1\r\nContent-Length: 0_1\r\n\r\nx", 400),
+        (b"POST /now/x HTTP/1.1\r\nContent-Length: -1\r\n\r\n", 400),
     ],
 )
 def test_bad_requests_are_refused_and_the_connection_closed(raw: bytes, status: int) -> None:

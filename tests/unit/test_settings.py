@@ -82,3 +82,13 @@ def test_a_secret_arn_alone_is_enough(environment: pytest.MonkeyPatch) -> None:
     settings = load_settings()
     assert settings.jwt_secret is None
     assert settings.jwt_secret_arn.endswith(":secret:x")
+
+
+def test_the_write_throttles_have_defaults_and_refuse_zero(
+    environment: pytest.MonkeyPatch,
+) -> None:
+    settings = load_settings()
+    assert (settings.rate_password_burst, settings.rate_password_per_minute) == (5, 1)
+    assert (settings.rate_ticket_burst, settings.rate_ticket_per_minute) == (20, 20)
+    message = _error(environment, RATE_EDIT_BURST="0", RATE_TICKET_PER_MINUTE="many")
+    assert "RATE_EDIT_BURST" in message and "RATE_TICKET_PER_MINUTE" in message

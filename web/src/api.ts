@@ -3,7 +3,7 @@
  * can act on; RFC 9457 field errors are kept per field so forms can show them in place.
  */
 
-import type { Member, Message, Page, Role, Room, Session, User } from './types';
+import type { Member, Message, Page, Role, Room, RoomPage, Session, User } from './types';
 
 export class ApiError extends Error {
   constructor(
@@ -142,8 +142,16 @@ export class Api {
     }
   }
 
-  myRooms(): Promise<Room[]> {
-    return this.request('GET', '/rooms');
+  /** Every room I am in: the keyset pages of `GET /rooms` followed until `nextAfter` is null. */
+  async myRooms(): Promise<Room[]> {
+    const rooms: Room[] = [];
+    let path = '/rooms';
+    for (;;) {
+      const page = await this.request<RoomPage>('GET', path);
+      rooms.push(...page.items);
+      if (page.nextAfter === null || page.items.length === 0) return rooms;
+      path = `/rooms?after=${encodeURIComponent(page.nextAfter)}`;
+    }
   }
   searchPublic(q: string): Promise<Room[]> {
     return this.request('GET', `/rooms/public?q=${encodeURIComponent(q)}`);

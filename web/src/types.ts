@@ -47,6 +47,12 @@ export interface Page {
   nextAfter: number | null;
 }
 
+/** One page of `GET /api/rooms`; `nextAfter` is the `after` of the next page, null at the end. */
+export interface RoomPage {
+  items: Room[];
+  nextAfter: string | null;
+}
+
 export interface Session {
   user: User;
   accessToken: string;

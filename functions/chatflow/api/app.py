@@ -11,13 +11,15 @@ from typing import Any
 from fastapi import FastAPI, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import JSONResponse
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse
 
 from chatflow.api import openapi_doc, problems, routes_auth, routes_messages, routes_rooms
 from chatflow.api.schemas import HealthOut, ProblemOut
 from chatflow.cache.client import CACHE_ERRORS
 from chatflow.container import Container, get_container
 from chatflow.logs import request_id_var
+from chatflow.security.headers import API_HEADERS, docs_csp
 
 logger = logging.getLogger("chatflow.api")
 
@@ -25,6 +27,15 @@ _ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
     code: {"model": ProblemOut, "content": {problems.MEDIA_TYPE: {}}}
     for code in (400, 401, 403, 404, 409, 413, 422, 429, 503)
 }
+
+
+def _add_docs_page(app: FastAPI) -> None:
+    @app.get("/api/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        """Swagger UI: the one HTML answer of the API, so the one with its own policy."""
+        page = get_swagger_ui_html(openapi_url="/api/openapi.json", title=f"{app.title} - docs")
+        page.headers["Content-Security-Policy"] = docs_csp(bytes(page.body).decode())
+        return page
 
 
 def create_app(
@@ -37,7 +48,7 @@ def create_app(
         description="Rooms, members, history and presence of ChatFlow. Real-time delivery is"
         " STOMP 1.2 over the WebSocket API (see docs/protocol.md).",
         openapi_url="/api/openapi.json",
-        docs_url="/api/docs",
+        docs_url=None,  # served below, with a policy that lets it load Swagger UI
         redoc_url=None,
         responses=_ERROR_RESPONSES,
     )
@@ -81,6 +92,7 @@ def create_app(
         body = HealthOut(status="ok" if ok else "degraded", postgres=pg, redis=rd)  # type: ignore[arg-type]
         return JSONResponse(body.model_dump(), status_code=200 if ok else 503)
 
+    _add_docs_page(app)
     build_openapi = app.openapi
 
     def openapi() -> dict[str, Any]:
@@ -113,6 +125,8 @@ def create_app(
             else:
                 response = await call_next(request)
             response.headers["X-Request-Id"] = request_id
+            for name, value in API_HEADERS.items():  # the docs page brings its own policy
+                response.headers.setdefault(name, value)
             logger.info(
                 "request",
                 extra={

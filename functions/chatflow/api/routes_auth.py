@@ -32,13 +32,13 @@ def _auth_out(session: Session) -> AuthOut:
 
 @router.post("/auth/register", status_code=201, response_model=AuthOut)
 def register(body: RegisterIn, services: Services, address: ClientAddress) -> AuthOut:
-    services.limiter.check(services.auth_policy, address)
+    services.limiter.check(services.rates.auth, address)
     return _auth_out(services.accounts.register(body.username, body.password, body.display_name))
 
 
 @router.post("/auth/login", response_model=AuthOut)
 def login(body: LoginIn, services: Services, address: ClientAddress) -> AuthOut:
-    services.limiter.check(services.auth_policy, address)
+    services.limiter.check(services.rates.auth, address)
     return _auth_out(services.accounts.login(body.username, body.password))
 
 
@@ -51,6 +51,7 @@ def logout(services: Services, claims: Claims) -> Response:
 @router.post("/auth/ws-ticket", response_model=TicketOut)
 def ws_ticket(services: Services, claims: Claims) -> TicketOut:
     """A ticket of at most 60 s for ``wss://…?ticket=…`` (browsers cannot set headers there)."""
+    services.limiter.check(services.rates.ticket, str(claims.user_id))
     issued = services.accounts.issue_ticket(claims)
     return TicketOut(ticket=issued.token, expires_in=issued.expires_in)
 
@@ -61,7 +62,18 @@ def me(user: CurrentUser) -> UserOut:
 
 
 @router.put("/users/me/password", response_model=AuthOut)
-def change_password(body: ChangePasswordIn, services: Services, claims: Claims) -> AuthOut:
-    """Change the password; every earlier token stops working and a fresh one is returned."""
+def change_password(
+    body: ChangePasswordIn, services: Services, claims: Claims, address: ClientAddress
+) -> AuthOut:
+    """Change the password; every earlier token stops working and a fresh one is returned.
+
+    Throttled per user and per client address before anything is checked, so every try
+    counts, right or wrong: a check after the verification could only charge the wrong
+    ones once bcrypt had answered, and N tries sent at once would all pass it first. Right
+    tries are rare (a person changes a password a few times a year), so counting them
+    costs nobody anything, and it also bounds the bcrypt work one caller can ask for.
+    """
+    services.limiter.check(services.rates.password_user, str(claims.user_id))
+    services.limiter.check(services.rates.password_address, address)
     session = services.accounts.change_password(claims, body.current_password, body.new_password)
     return _auth_out(session)

@@ -56,11 +56,13 @@ def post_message(
 def edit_message(
     room_id: RoomId, seq: Seq, body: EditMessageIn, services: Services, user: CurrentUser
 ) -> MessageOut:
+    services.limiter.check(services.rates.edit, str(user.id))
     return message_out(services.messages.edit(user, room_id, seq, body.body))
 
 
 @router.delete("/rooms/{roomId}/messages/{seq}", status_code=204, response_class=Response)
 def delete_message(room_id: RoomId, seq: Seq, services: Services, user: CurrentUser) -> Response:
+    services.limiter.check(services.rates.edit, str(user.id))
     services.messages.delete(user, room_id, seq)
     return Response(status_code=204)
 

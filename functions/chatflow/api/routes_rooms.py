@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Annotated
+from uuid import UUID
 
 from fastapi import APIRouter, Query, Response
 
@@ -16,20 +17,33 @@ from chatflow.api.schemas import (
     MemberOut,
     PresenceOut,
     RoomOut,
+    RoomPageOut,
     UpdateRoomIn,
 )
+from chatflow.domain.rooms import ROOMS_PAGE_DEFAULT, ROOMS_PAGE_MAX
 
 router = APIRouter(tags=["rooms"])
 
 
 @router.post("/rooms", status_code=201, response_model=RoomOut)
 def create_room(body: CreateRoomIn, services: Services, user: CurrentUser) -> RoomOut:
+    services.limiter.check(services.rates.room, str(user.id))
     return room_out(services.rooms.create(user, body.name, body.topic, body.visibility))
 
 
-@router.get("/rooms", response_model=list[RoomOut])
-def my_rooms(services: Services, user: CurrentUser) -> list[RoomOut]:
-    return [room_out(r) for r in services.rooms.list_mine(user)]
+@router.get("/rooms", response_model=RoomPageOut)
+def my_rooms(
+    services: Services,
+    user: CurrentUser,
+    after: Annotated[
+        UUID | None, Query(description="the nextAfter of the page before; none: the first")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=ROOMS_PAGE_MAX)] = ROOMS_PAGE_DEFAULT,
+) -> RoomPageOut:
+    """The rooms I am in, a keyset page at a time, in a fixed order (room id): follow
+    ``nextAfter`` until it is null to have them all."""
+    rooms, next_after = services.rooms.list_mine(user, after, limit)
+    return RoomPageOut(items=[room_out(r) for r in rooms], next_after=next_after)
 
 
 @router.get("/rooms/public", response_model=list[RoomOut])
@@ -61,11 +75,13 @@ def delete_room(room_id: RoomId, services: Services, user: CurrentUser) -> Respo
 
 @router.post("/rooms/{roomId}/join", response_model=RoomOut)
 def join_room(room_id: RoomId, services: Services, user: CurrentUser) -> RoomOut:
+    services.limiter.check(services.rates.membership, str(user.id))
     return room_out(services.rooms.join(user, room_id))
 
 
 @router.post("/rooms/{roomId}/leave", status_code=204, response_class=Response)
 def leave_room(room_id: RoomId, services: Services, user: CurrentUser) -> Response:
+    services.limiter.check(services.rates.membership, str(user.id))
     services.rooms.leave(user, room_id)
     return Response(status_code=204)
 
@@ -79,6 +95,7 @@ def list_members(room_id: RoomId, services: Services, user: CurrentUser) -> list
 def add_member(
     room_id: RoomId, body: AddMemberIn, services: Services, user: CurrentUser
 ) -> MemberOut:
+    services.limiter.check(services.rates.membership, str(user.id))
     # Only a manager learns whether the username exists (404); others get 404 for a room
     # they are not in and 403 for one they cannot manage, whatever the username.
     services.rooms.require_manager(user, room_id)
@@ -90,6 +107,7 @@ def add_member(
 def change_role(
     room_id: RoomId, user_id: UserId, body: ChangeRoleIn, services: Services, user: CurrentUser
 ) -> MemberOut:
+    services.limiter.check(services.rates.membership, str(user.id))
     return member_out(services.rooms.change_role(user, room_id, user_id, body.role))
 
 
@@ -97,6 +115,7 @@ def change_role(
 def remove_member(
     room_id: RoomId, user_id: UserId, services: Services, user: CurrentUser
 ) -> Response:
+    services.limiter.check(services.rates.membership, str(user.id))
     services.rooms.remove_member(user, room_id, user_id)
     return Response(status_code=204)
 
@@ -108,5 +127,6 @@ def room_presence(room_id: RoomId, services: Services, user: CurrentUser) -> Pre
 
 @router.post("/dms", response_model=RoomOut)
 def direct_room(body: DirectRoomIn, services: Services, user: CurrentUser) -> RoomOut:
+    services.limiter.check(services.rates.dm, str(user.id))
     other = services.accounts.find_by_username(body.username)
     return room_out(services.rooms.direct_room(user, other))

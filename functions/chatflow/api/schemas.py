@@ -113,6 +113,14 @@ class RoomOut(_Out):
     created_at: datetime
 
 
+class RoomPageOut(_Out):
+    """One page of the caller's rooms; ``nextAfter`` is the ``after`` of the next (null:
+    this is the last). Treat it as opaque."""
+
+    items: list[RoomOut]
+    next_after: UUID | None
+
+
 class MemberOut(_Out):
     user: UserOut
     role: Literal["owner", "admin", "member"]

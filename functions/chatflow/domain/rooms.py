@@ -22,6 +22,8 @@ from chatflow.models import Member, Message, MessageKind, Role, Room, User, Visi
 from chatflow.publisher import Publisher
 
 SEARCH_LIMIT = 50
+ROOMS_PAGE_DEFAULT = 100
+ROOMS_PAGE_MAX = 200
 
 
 def _escape_like(text: str) -> str:
@@ -62,16 +64,27 @@ class RoomService:
         with self._db.connection() as conn:
             require_manager(room_access(conn, room_id, user.id))
 
-    def list_mine(self, user: User) -> list[Room]:
-        """The caller's rooms with unread counts from ``last_seq - last_read_seq`` (no counting)."""
+    def list_mine(
+        self, user: User, after: uuid.UUID | None = None, limit: int = ROOMS_PAGE_DEFAULT
+    ) -> tuple[list[Room], uuid.UUID | None]:
+        """A keyset page of the caller's rooms, with unread counts from ``last_seq -
+        last_read_seq`` (no counting), and the ``after`` of the next page (None: the last).
+
+        Ordered by room id, which never changes: a room that gets a message while a client
+        walks the pages cannot move to a page already read (skipped) or still to come
+        (repeated), as it could in an order by activity. Clients sort for display; the
+        ``(user_id, room_id)`` index serves each page as one range scan.
+        """
         with self._db.connection() as conn:
             rows = conn.execute(
                 f"SELECT {ROOM_COLUMNS} FROM room_members rm"  # noqa: S608
-                " JOIN rooms r ON r.id = rm.room_id WHERE rm.user_id = %s"
-                " ORDER BY r.last_seq DESC, r.created_at DESC",
-                (user.id,),
+                " JOIN rooms r ON r.id = rm.room_id"
+                " WHERE rm.user_id = %s AND rm.room_id > %s"
+                " ORDER BY rm.room_id LIMIT %s",
+                (user.id, after or uuid.UUID(int=0), limit + 1),
             ).fetchall()
-        return [room_from(row) for row in rows]
+        rooms = [room_from(row) for row in rows[:limit]]
+        return rooms, (rooms[-1].id if len(rows) > limit else None)
 
     def search_public(self, user: User, query: str) -> list[Room]:
         """Public rooms whose name starts with ``query`` (case-insensitive), by name."""

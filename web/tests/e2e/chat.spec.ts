@@ -108,11 +108,18 @@ test('two people chat: delivery, typing, presence, edits and members', async ({ 
   await dm.page.getByRole('button', { name: 'Open chat' }).click();
   await send(dm.page, 'Hey Alice, got a minute?');
   await expect(messagesWithText(dm.page, 'Hey Alice, got a minute?')).toHaveAttribute('data-delivery', 'stored');
-  await alice.page.reload();
+  const reloaded = await alice.page.reload();
   await alice.page.goto('/#/');
   await expectConnected(alice.page);
   await expect(alice.page.getByRole('link', { name: new RegExp(`${dm.username} \\(Direct message, 1 unread\\)`) })).toBeVisible();
   await screenshot(alice.page, 'rooms.png');
+
+  // All of the above ran under the page's Content-Security-Policy, and it blocked nothing.
+  const policy = reloaded?.headers()['content-security-policy'] ?? '';
+  expect(policy).toContain("frame-ancestors 'none'");
+  expect(policy).toContain("script-src 'self';");
+  expect(reloaded?.headers()['x-content-type-options']).toBe('nosniff');
+  for (const p of [alice, bob, carol, dm]) expect(p.cspViolations, p.username).toEqual([]);
 
   for (const p of [alice, carol, dm]) await p.context.close();
 });

@@ -21,16 +21,35 @@ export interface Person {
   displayName: string;
   context: BrowserContext;
   page: Page;
+  /** What the Content-Security-Policy blocked on this person's pages: must stay empty. */
+  cspViolations: string[];
+}
+
+/** Collect every CSP violation of the context's pages: the browser's own console report
+ * ("Refused to ...") and each `securitypolicyviolation` event, so none goes unseen. */
+async function watchCsp(context: BrowserContext): Promise<string[]> {
+  const seen: string[] = [];
+  await context.addInitScript(() => {
+    document.addEventListener('securitypolicyviolation', (e) =>
+      console.error(`csp-violation ${e.effectiveDirective} ${e.blockedURI} ${e.sourceFile}:${e.lineNumber}`),
+    );
+  });
+  context.on('console', (msg) => {
+    const text = msg.text();
+    if (text.startsWith('csp-violation') || /Content Security Policy/i.test(text)) seen.push(text);
+  });
+  return seen;
 }
 
 export async function newPerson(browser: Browser, base: string, opts: { mobile?: boolean } = {}): Promise<Person> {
   const context = await browser.newContext(
     opts.mobile ? { viewport: { width: 375, height: 740 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true } : {},
   );
+  const cspViolations = await watchCsp(context);
   const page = await context.newPage();
   const username = uniqueName(base);
   const displayName = base.charAt(0).toUpperCase() + base.slice(1);
-  return { username, displayName, context, page };
+  return { username, displayName, context, page, cspViolations };
 }
 
 /** Create the account through the sign-in screen, as a person would. */

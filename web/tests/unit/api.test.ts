@@ -82,3 +82,24 @@ describe('a password change', () => {
     expect(token).toBe('old-token');
   });
 });
+
+describe('the room list', () => {
+  afterEach(() => vi.unstubAllGlobals());
+
+  it('follows the keyset pages of GET /rooms to the end', async () => {
+    const room = (id: string) => ({ id, name: id, topic: '', visibility: 'public', role: 'member', lastSeq: 0, unread: 0, createdAt: '' });
+    const pages: Record<string, unknown> = {
+      'http://chat/api/rooms': { items: [room('a'), room('b')], nextAfter: 'b' },
+      'http://chat/api/rooms?after=b': { items: [room('c'), room('d')], nextAfter: 'd' },
+      'http://chat/api/rooms?after=d': { items: [room('e')], nextAfter: null },
+    };
+    const asked: string[] = [];
+    vi.stubGlobal('fetch', (url: string) => {
+      asked.push(url);
+      return Promise.resolve(json(200, pages[url]));
+    });
+    const api = new Api('http://chat', () => 'token', () => undefined, () => undefined);
+    expect((await api.myRooms()).map((r) => r.id)).toEqual(['a', 'b', 'c', 'd', 'e']);
+    expect(asked).toEqual(Object.keys(pages));
+  });
+});
