@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import TypeVar
 
 import pytest
@@ -86,7 +87,7 @@ def test_racing_subscriptions_to_one_room_store_exactly_one(conn_table: Connecti
     """The attack of the issue: a socket asking for many copies of one room."""
     connect(conn_table, "c1")
     results = race(
-        [lambda n=n: conn_table.add_subscription(room_sub("c1", f"s{n}")) for n in range(40)]
+        [partial(conn_table.add_subscription, room_sub("c1", f"s{n}")) for n in range(40)]
     )
     stored = [r for r in results if r is None]
     assert len(stored) == 1
@@ -117,10 +118,7 @@ def test_racing_subscriptions_to_many_rooms_stop_at_the_cap(conn_table: Connecti
     table = limited(conn_table, 5)
     connect(table, "c1")
     results = race(
-        [
-            lambda n=n: table.add_subscription(room_sub("c1", f"s{n}", room=f"r{n}"))
-            for n in range(30)
-        ]
+        [partial(table.add_subscription, room_sub("c1", f"s{n}", room=f"r{n}")) for n in range(30)]
     )
     assert sum(1 for r in results if r is None) == 5
     assert all(isinstance(r, TooManySubscriptions) for r in results if r is not None)
@@ -187,7 +185,7 @@ def test_racing_opens_never_exceed_the_user_cap(conn_table: ConnectionTable) -> 
     for n in range(25):
         open_socket(conn_table, f"c{n:02}")
     results = race(
-        [lambda n=n: conn_table.index_user_connection(f"c{n:02}", "u1", 10) for n in range(25)]
+        [partial(conn_table.index_user_connection, f"c{n:02}", "u1", 10) for n in range(25)]
     )
     admitted = sum(1 for r in results if r is True)
     assert admitted <= 10
@@ -197,9 +195,7 @@ def test_racing_opens_never_exceed_the_user_cap(conn_table: ConnectionTable) -> 
 def test_racing_opens_under_the_cap_are_all_admitted(conn_table: ConnectionTable) -> None:
     for n in range(8):
         open_socket(conn_table, f"c{n}")
-    results = race(
-        [lambda n=n: conn_table.index_user_connection(f"c{n}", "u1", 10) for n in range(8)]
-    )
+    results = race([partial(conn_table.index_user_connection, f"c{n}", "u1", 10) for n in range(8)])
     assert results == [True] * 8
     assert len(conn_table.user_connections("u1")) == 8
 

@@ -74,11 +74,11 @@ class Hook:
                     self.fired = True
                     action()
 
-        self._undo = lambda: setattr(target, name, original)
+        self._target, self._name, self._original = target, name, original
         setattr(target, name, wrapped)
 
     def remove(self) -> None:
-        self._undo()
+        setattr(self._target, self._name, self._original)
 
 
 @pytest.fixture
