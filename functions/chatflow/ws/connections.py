@@ -76,6 +76,7 @@ class ConnectionRecord:
     stomp_version: str | None = None
     source_ip: str | None = None
     display_name: str | None = None  # from the token, for presence and typing events
+    credential_version: int | None = None  # the token's ``cv``; None in older items: 0
 
     @property
     def expires_at(self) -> int:
@@ -131,6 +132,7 @@ def meta_item(record: ConnectionRecord) -> Item:
     for name, number in (
         ("tokenExpiresAt", record.token_expires_at),
         ("tokenIssuedAt", record.token_issued_at),
+        ("credentialVersion", record.credential_version),
     ):
         if number is not None:
             item[name] = {"N": str(number)}
@@ -176,6 +178,7 @@ def _record(item: Mapping[str, Any]) -> ConnectionRecord:
         stomp_version=_text(item, "stompVersion"),
         source_ip=_text(item, "sourceIp"),
         display_name=_text(item, "displayName"),
+        credential_version=_number(item, "credentialVersion"),
     )
 
 
@@ -266,6 +269,7 @@ class ConnectionTable:
         jti: str,
         stomp_version: str,
         display_name: str | None = None,
+        credential_version: int = 0,
     ) -> None:
         """STOMP CONNECT accepted: record who is on the connection and index it by user.
 
@@ -277,7 +281,8 @@ class ConnectionTable:
                 Key=_key(_conn_pk(cid), "META"),
                 UpdateExpression=(
                     "SET #state = :state, userId = :uid, username = :name, "
-                    "tokenExpiresAt = :exp, tokenIssuedAt = :iat, jti = :jti, stompVersion = :ver"
+                    "tokenExpiresAt = :exp, tokenIssuedAt = :iat, jti = :jti, stompVersion = :ver, "
+                    "credentialVersion = :cv"
                     + (", displayName = :dn" if display_name is not None else "")
                 ),
                 ConditionExpression="attribute_exists(pk)",
@@ -290,6 +295,7 @@ class ConnectionTable:
                     ":iat": {"N": str(token_issued_at)},
                     ":jti": {"S": jti},
                     ":ver": {"S": stomp_version},
+                    ":cv": {"N": str(credential_version)},
                     **({":dn": {"S": display_name}} if display_name is not None else {}),
                 },
                 ReturnValues="ALL_NEW",

@@ -104,6 +104,7 @@ class StompSession:
                 issued_at=record.token_issued_at,
                 expires_at=record.token_expires_at,
                 display_name=record.display_name,
+                credential_version=record.credential_version or 0,
             )
             info = SessionInfo(identity=identity, version=record.stomp_version or "1.2")
             self._d.sessions.put(connection_id, info)
@@ -158,6 +159,7 @@ class StompSession:
             identity.jti,
             version,
             identity.display_name,
+            credential_version=identity.credential_version,
         )
         self._d.presence.touch(cid, identity.user_id)
         client_beat = _client_heartbeat(frame.header("heart-beat"))
