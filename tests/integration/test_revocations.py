@@ -18,6 +18,12 @@ from chatflow.cache.revocations import (
 )
 
 
+def _stored(client: redis.Redis, user: str) -> str:
+    value = client.get(password_change_key(user))
+    assert isinstance(value, bytes)
+    return value.decode()
+
+
 def test_a_password_change_refuses_every_older_credential_version(
     clean_redis: redis.Redis,
 ) -> None:
@@ -38,7 +44,7 @@ def test_a_version_published_late_never_lowers_the_stored_one(clean_redis: redis
     user = str(uuid.uuid4())
     store.revoke_older_credentials(user, 3, token_ttl=600)
     store.revoke_older_credentials(user, 2, token_ttl=600)
-    assert clean_redis.get(password_change_key(user)) == b"v3"
+    assert _stored(clean_redis, user).endswith(":v3")
     assert store.is_revoked("second-change", user, 0, credential_version=2) is True
 
 
@@ -47,7 +53,7 @@ def test_a_version_replaces_a_cut_off_written_before_versions(clean_redis: redis
     clean_redis.set(password_change_key(user), f"{now}:kept".encode(), ex=600)
     store = RevocationStore(clean_redis)
     store.revoke_older_credentials(user, 1, token_ttl=600)
-    assert clean_redis.get(password_change_key(user)) == b"v1"
+    assert _stored(clean_redis, user).endswith(":v1")
     assert store.is_revoked("kept", user, now, credential_version=0) is True
 
 
@@ -64,6 +70,18 @@ def test_cut_offs_written_before_versions_still_work(clean_redis: redis.Redis) -
     clean_redis.set(password_change_key(user), str(now).encode(), ex=600)
     assert store.is_revoked("older", user, now - 1) is True
     assert store.is_revoked("same-second", user, now) is False
+
+
+def test_code_of_the_previous_release_reads_a_version_as_a_cut_off_by_time(
+    clean_redis: redis.Redis,
+) -> None:
+    """During a deploy, functions of the previous release read the new value: their parser
+    (``<epoch s>`` before the first ``:``) takes it for the change's second, refusing every
+    older token, instead of raising."""
+    user, before = str(uuid.uuid4()), int(time.time())
+    RevocationStore(clean_redis).revoke_older_credentials(user, 4, token_ttl=600)
+    cutoff, _, kept = _stored(clean_redis, user).partition(":")
+    assert before <= int(cutoff) <= int(time.time()) and kept == "v4"
 
 
 def test_logout_revokes_one_token(clean_redis: redis.Redis) -> None:

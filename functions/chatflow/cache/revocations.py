@@ -2,10 +2,13 @@
 
 A logout is one key per token with an absolute expiry (``EXAT``), so the set never grows
 beyond the live tokens. A password change is one key per user, ``pwchanged:{userId}``,
-holding ``v<N>``: the user's credential version after the change; every token stamped with
-an older version (claim ``cv``) is refused (docs/adr/0008-credential-versions.md). It lives
-for a token lifetime plus :data:`CREDENTIAL_VERSION_MARGIN_SECONDS`, after which every
-token of an older version has expired anyway.
+holding ``<epoch s>:v<N>``: when it happened and the user's credential version after it;
+every token stamped with an older version (claim ``cv``) is refused
+(docs/adr/0008-credential-versions.md). It lives for a token lifetime plus
+:data:`CREDENTIAL_VERSION_MARGIN_SECONDS`, after which every token of an older version has
+expired anyway. The time is there for code of the previous release, still running while a
+deploy moves the functions over: it reads ``<epoch s>:<anything>`` as "issued before that
+second, or in it" and so refuses the old tokens too, instead of failing on the value.
 
 When the cache is down a check answers "not revoked" and logs a warning once: availability
 of messaging is preferred over enforcing a logout during a cache outage
@@ -14,6 +17,7 @@ of messaging is preferred over enforcing a logout during a cache outage
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -29,15 +33,17 @@ container), and that token must still find the version that refuses it."""
 # must leave the newer version, or the older change's token would outlive the newer one.
 # A value in the format before credential versions ("<epoch s>[:<jti>]") is replaced: every
 # token that cut-off refused has an older version (0) than any change made since.
+# KEYS[1] = pwchanged:{user}; ARGV = version, epoch seconds now, expiry in seconds.
 RAISE_VERSION_LUA = """
 local current = redis.call('GET', KEYS[1])
-local stored = current and tonumber(string.match(current, '^v(%d+)$'))
+local stored = current and tonumber(string.match(current, ':v(%d+)$'))
 if stored and stored >= tonumber(ARGV[1]) then
   return 0
 end
-redis.call('SET', KEYS[1], 'v' .. ARGV[1], 'EX', ARGV[2])
+redis.call('SET', KEYS[1], ARGV[2] .. ':v' .. ARGV[1], 'EX', ARGV[3])
 return 1
 """
+_VERSION_MARK = ":v"
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,7 +80,9 @@ class RevocationStore:
         """
         ttl = token_ttl + CREDENTIAL_VERSION_MARGIN_SECONDS
         try:
-            self._raise_version(keys=[password_change_key(user_id)], args=[version, ttl])
+            self._raise_version(
+                keys=[password_change_key(user_id)], args=[version, int(time.time()), ttl]
+            )
         except CACHE_ERRORS as exc:
             raise Unavailable(
                 "the password was changed, but earlier sessions could not be ended (cache"
@@ -144,16 +152,17 @@ def cut_off_by_password_change(
 ) -> bool:
     """Whether a token predates the user's last password change.
 
-    ``changed`` is the ``pwchanged`` value: ``"v<N>"``, the version after the change (the
-    token is cut off when its ``credential_version`` is older). Keys written before
-    credential versions existed hold ``"<epoch s>"`` or ``"<epoch s>:<kept jti>"`` and
-    still cut off by ``issued_at`` and session ``jti`` until they expire (one token
+    ``changed`` is the ``pwchanged`` value: ``"<epoch s>:v<N>"``, N the version after the
+    change (the token is cut off when its ``credential_version`` is older). Keys written
+    before credential versions existed hold ``"<epoch s>"`` or ``"<epoch s>:<kept jti>"``
+    and still cut off by ``issued_at`` and session ``jti`` until they expire (one token
     lifetime after the deploy); this branch can go once that has passed everywhere.
     """
     if changed is None:
         return False
     text = changed.decode() if isinstance(changed, bytes) else str(changed)
-    if text.startswith("v"):
-        return credential_version < int(text[1:])
+    cutoff, mark, version = text.partition(_VERSION_MARK)
+    if mark and version.isdecimal():
+        return credential_version < int(version)
     cutoff, _, kept = text.partition(":")
     return issued_at < int(cutoff) or (issued_at == int(cutoff) and bool(kept) and jti != kept)
