@@ -105,6 +105,7 @@ def test_the_bulk_check_answers_for_every_token_in_one_round_trip(
         TokenRef("old-password", bob, now, 0),
         TokenRef("new-password", bob, now, 1),
         TokenRef("old-password-2", bob, now, 0),
+        TokenRef("version-not-recorded", bob, now, None),  # judged by its jti only
     ]
     executed: list[int] = []
     real_pipeline = clean_redis.pipeline
@@ -121,7 +122,7 @@ def test_the_bulk_check_answers_for_every_token_in_one_round_trip(
         return pipe
 
     monkeypatch.setattr(clean_redis, "pipeline", counting_pipeline)
-    assert store.revoked_among(tokens) == [True, False, True, False, True]
-    assert executed == [7]  # one round trip: 5 jtis, and 2 users (each asked once)
+    assert store.revoked_among(tokens) == [True, False, True, False, True, False]
+    assert executed == [8]  # one round trip: 6 jtis, and 2 users (each asked once)
     assert store.revoked_among([]) == []
-    assert executed == [7]  # nothing to ask, nothing sent
+    assert executed == [8]  # nothing to ask, nothing sent

@@ -53,7 +53,7 @@ class TokenRef:
     jti: str  # the session's: the access token's, for a ticket
     user_id: str
     issued_at: int
-    credential_version: int
+    credential_version: int | None  # None: not known, so only the jti is judged
 
 
 def password_change_key(user_id: str) -> str:
@@ -128,8 +128,11 @@ class RevocationStore:
         changed = dict(zip(users, results[len(jtis) :], strict=True))
         return [
             bool(revoked[t.jti])
-            or cut_off_by_password_change(
-                changed[t.user_id], t.issued_at, t.jti, t.credential_version
+            or (
+                t.credential_version is not None
+                and cut_off_by_password_change(
+                    changed[t.user_id], t.issued_at, t.jti, t.credential_version
+                )
             )
             for t in tokens
         ]

@@ -175,10 +175,11 @@ class Runtime:
             r for r in records if r.token_expires_at is not None and r.token_expires_at <= now
         ]
         live = [r for r in records if r.jti and r.user_id and r not in expired]
+        # A META item without a credential version (written before versions were recorded,
+        # or by $connect before CONNECT) is judged by its jti only: a socket of the new
+        # password must not be closed for a version it does not show.
         tokens = [
-            TokenRef(
-                r.jti or "", r.user_id or "", r.token_issued_at or 0, r.credential_version or 0
-            )
+            TokenRef(r.jti or "", r.user_id or "", r.token_issued_at or 0, r.credential_version)
             for r in live
         ]
         verdicts = RevocationStore(self.container.cache).revoked_among(tokens)
