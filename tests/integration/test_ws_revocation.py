@@ -211,3 +211,21 @@ def test_the_sweeper_closes_connections_whose_token_was_revoked_or_expired(
     _closed_with(expiring, "the token has expired: log in again and reconnect")
     assert _room_listeners(world, room) == {healthy.connection_id}
     assert not healthy.closed
+
+
+def test_a_logout_succeeds_when_closing_its_sockets_fails(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The revocation is what matters; the close is left to the sweeper (test above)."""
+    alice = world.api.user()
+    a = world.open(alice)
+
+    def unavailable(user_id: str) -> list[str]:
+        raise ConnectionError("DynamoDB is unreachable")
+
+    monkeypatch.setattr(world.runtime.table, "user_connections", unavailable)
+    assert world.api.call("POST", "/api/auth/logout", alice).status_code == 204
+    assert world.api.call("GET", "/api/users/me", alice).status_code == 401
+    assert not a.closed
+    a.send_raw("\n")  # its next frame, a bare heart-beat, is refused
+    _closed_for_revocation(a)

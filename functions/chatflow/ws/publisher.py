@@ -178,12 +178,17 @@ class WebSocketPublisher:
         leaves them to the sweeper, which closes connections of revoked tokens every minute.
         """
         try:
-            for cid in self._table.user_connections(str(user_id)):
+            connections = self._table.user_connections(str(user_id))
+        except Exception:
+            logger.warning("revoked connections left to the sweeper", exc_info=True)
+            return
+        for cid in connections:
+            try:
                 record = self._table.get_connection(cid)
                 if record is not None and uses_revoked_token(record, jti, older_than_version):
                     self.close_connection(record, REVOKED_TOKEN_MESSAGE)
-        except Exception:
-            logger.warning("revoked connections left to the sweeper", exc_info=True)
+            except Exception:
+                logger.warning("revoked connection %s left to the sweeper", cid, exc_info=True)
 
     def close_connection(self, record: ConnectionRecord, reason: str) -> None:
         """Drop the connection's items first (no later message is routed to it, and its
