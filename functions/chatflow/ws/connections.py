@@ -76,7 +76,7 @@ class ConnectionRecord:
     stomp_version: str | None = None
     source_ip: str | None = None
     display_name: str | None = None  # from the token, for presence and typing events
-    credential_version: int | None = None  # the token's ``cv``; None in older items: 0
+    credential_version: int | None = None  # the token's ``cv``; None: not recorded
 
     @property
     def expires_at(self) -> int:
