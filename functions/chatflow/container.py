@@ -79,7 +79,7 @@ def build_container(
         db=database,
         cache=redis_client,
         accounts=AccountService(
-            database, tokens, RevocationStore(redis_client), settings.bcrypt_rounds
+            database, tokens, RevocationStore(redis_client), settings.bcrypt_rounds, pub
         ),
         rooms=RoomService(database, pub),
         messages=MessageService(database, pub, limiter, send_policy, settings.max_message_chars),

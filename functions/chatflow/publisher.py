@@ -31,6 +31,17 @@ class Publisher(Protocol):
         """The room's name or topic changed (not stored in the sequence: history keeps
         messages, the room itself says what it is called now)."""
 
+    def tokens_revoked(
+        self,
+        user_id: uuid.UUID,
+        *,
+        jti: str | None = None,
+        older_than_version: int | None = None,
+    ) -> None:
+        """Tokens of the user stopped working (logout: the session ``jti``; password change:
+        every credential version below ``older_than_version``): close the live connections
+        that use them and drop their subscriptions, without waiting for them to send."""
+
 
 class NullPublisher:
     """Publishes nothing, on purpose.
@@ -55,6 +66,15 @@ class NullPublisher:
     def room_updated(self, room: Room, by: User) -> None:
         return None
 
+    def tokens_revoked(
+        self,
+        user_id: uuid.UUID,
+        *,
+        jti: str | None = None,
+        older_than_version: int | None = None,
+    ) -> None:
+        return None
+
 
 class RecordingPublisher:
     """Keeps what it is told, for tests of the services."""
@@ -76,3 +96,12 @@ class RecordingPublisher:
 
     def room_updated(self, room: Room, by: User) -> None:
         self.events.append(("updated", (room, by)))
+
+    def tokens_revoked(
+        self,
+        user_id: uuid.UUID,
+        *,
+        jti: str | None = None,
+        older_than_version: int | None = None,
+    ) -> None:
+        self.events.append(("tokens_revoked", (user_id, jti, older_than_version)))

@@ -168,12 +168,21 @@ class Inbox(stomp.ConnectionListener):  # type: ignore[misc]
 class Client:
     """One stomp.py connection of one account, opened with a fresh ticket."""
 
-    def __init__(self, stack: RunningStack, http: httpx.Client, account: Account) -> None:
+    def __init__(
+        self,
+        stack: RunningStack,
+        http: httpx.Client,
+        account: Account,
+        in_connect_frame: bool = False,
+    ) -> None:
+        """``in_connect_frame``: open the socket without a ticket and authenticate in the
+        CONNECT frame (the token as ``passcode``), as Spring-style clients do."""
         self.account = account
         self.inbox = Inbox()
+        path = "/" if in_connect_frame else f"/?ticket={_ticket(http, account)}"
         self.connection = stomp.WSStompConnection(
             [("127.0.0.1", stack.ws_port)],
-            ws_path=f"/?ticket={_ticket(http, account)}",
+            ws_path=path,
             reconnect_attempts_max=1,
             timeout=WAIT,
         )
@@ -181,7 +190,10 @@ class Client:
         self._stop = threading.Event()
         self._keepalive = threading.Thread(target=self._beat, daemon=True)
         self._keepalive.start()  # before CONNECT: a cold worker may take seconds to answer it
-        self.connection.connect(wait=True)
+        if in_connect_frame:
+            self.connection.connect(passcode=account.token, wait=True)
+        else:
+            self.connection.connect(wait=True)
 
     def _beat(self) -> None:
         transport = self.connection.transport
@@ -227,6 +239,12 @@ class Client:
             f"message {text!r}",
         )
 
+    def listen_only(self) -> None:
+        """Send nothing more, not even the keep-alive: a socket that only listens, which
+        the server has no frame of to check a revoked token on."""
+        self._stop.set()
+        self._keepalive.join(WAIT)
+
     def close(self) -> None:
         self._stop.set()
         if self.connection.is_connected():
@@ -235,11 +253,11 @@ class Client:
 
 
 @pytest.fixture
-def clients(stack: RunningStack, http: httpx.Client) -> Iterator[Callable[[Account], Client]]:
+def clients(stack: RunningStack, http: httpx.Client) -> Iterator[Callable[..., Client]]:
     opened: list[Client] = []
 
-    def open_client(account: Account) -> Client:
-        client = Client(stack, http, account)
+    def open_client(account: Account, in_connect_frame: bool = False) -> Client:
+        client = Client(stack, http, account, in_connect_frame)
         opened.append(client)
         return client
 
@@ -384,6 +402,94 @@ def test_an_oversized_frame_closes_the_connection_with_1009(
 
     history = http.get(f"/api/rooms/{room}/messages", headers=alice.auth)
     assert history.json()["items"] == []  # nothing of it was stored
+
+
+# -- revoked tokens --------------------------------------------------------------------------
+
+REVOKED = "the token has been revoked: log in again and reconnect"
+
+
+def _login(http: httpx.Client, account: Account, password: str = PASSWORD) -> Account:
+    """Another session of the same account (another device): its own token."""
+    login = _auth(http, "/api/auth/login", {"username": account.username, "password": password})
+    assert login.status_code == 200, login.text
+    return Account(account.id, account.username, login.json()["accessToken"])
+
+
+def _private_room_with(http: httpx.Client, owner: Account, member: Account) -> str:
+    room = _room(http, owner, visibility="private")
+    added = http.post(
+        f"/api/rooms/{room}/members", json={"username": member.username}, headers=owner.auth
+    )
+    assert added.status_code == 201, added.text
+    return room
+
+
+def _post(http: httpx.Client, author: Account, room: str, text: str) -> None:
+    posted = http.post(f"/api/rooms/{room}/messages", json={"body": text}, headers=author.auth)
+    assert posted.status_code == 201, posted.text
+
+
+def _closed_as_revoked(client: Client) -> None:
+    """ERROR saying why, then the server closes the socket: without a frame from it."""
+    client.inbox.wait(
+        lambda c, f: c == "ERROR" and f.headers.get("message") == REVOKED, "ERROR revoked"
+    )
+    client.inbox.wait_disconnected()
+
+
+def _never_heard(client: Client, text: str) -> bool:
+    return all(body.get("body") != text for body in client.inbox.bodies())
+
+
+def test_logout_closes_the_listening_sockets_of_that_session_and_no_other(
+    http: httpx.Client, clients: Callable[..., Client]
+) -> None:
+    alice, bob = _account(http), _account(http)
+    room = _private_room_with(http, bob, alice)
+    other_session = _login(http, alice)
+    revoked = [clients(alice), clients(alice, in_connect_frame=True)]
+    kept = clients(other_session)
+    for client in [*revoked, kept]:
+        client.subscribe(room)
+    for client in revoked:
+        client.listen_only()
+
+    assert http.post("/api/auth/logout", headers=alice.auth).status_code == 204
+    for client in revoked:
+        _closed_as_revoked(client)
+    _post(http, bob, room, "after the logout")
+    kept.heard(room, "after the logout")
+    assert all(_never_heard(client, "after the logout") for client in revoked)
+    kept.say(room, "the other session still works")
+    assert kept.connection.is_connected()
+
+
+def test_a_password_change_closes_every_listening_socket_of_older_credentials(
+    http: httpx.Client, clients: Callable[..., Client]
+) -> None:
+    alice, bob = _account(http), _account(http)
+    room = _private_room_with(http, bob, alice)
+    laptop = _login(http, alice)
+    old = [clients(alice), clients(laptop), clients(laptop, in_connect_frame=True)]
+    for client in old:
+        client.subscribe(room)
+        client.listen_only()
+
+    changed = http.put(
+        "/api/users/me/password",
+        json={"currentPassword": PASSWORD, "newPassword": "e2e-password-2"},
+        headers=alice.auth,
+    )
+    assert changed.status_code == 200, changed.text
+    for client in old:
+        _closed_as_revoked(client)
+    renewed = Account(alice.id, alice.username, changed.json()["accessToken"])
+    fresh = clients(renewed)
+    fresh.subscribe(room)
+    _post(http, bob, room, "after the change")
+    fresh.heard(room, "after the change")
+    assert all(_never_heard(client, "after the change") for client in old)
 
 
 # -- a failing handler -----------------------------------------------------------------------

@@ -43,7 +43,14 @@ def keys(table: ConnectionTable) -> set[tuple[str, str]]:
 def connect(table: ConnectionTable, cid: str, user: str = "u1") -> None:
     table.put_connection(ConnectionRecord(cid, CONNECTED_AT, source_ip="203.0.113.9"))
     table.mark_connected(
-        cid, user, f"name-{user}", 1_700_009_000, 1_700_000_000, f"jti-{cid}", "1.2"
+        cid,
+        user,
+        f"name-{user}",
+        1_700_009_000,
+        1_700_000_000,
+        f"jti-{cid}",
+        "1.2",
+        credential_version=3,
     )
 
 
@@ -88,6 +95,7 @@ def test_mark_connected_updates_meta_and_indexes_user(conn_table: ConnectionTabl
         "jti-c1",
         "1.2",
         "203.0.113.9",
+        credential_version=3,
     )
     assert conn_table.user_connections("u1") == ["c1"]
 

@@ -22,7 +22,7 @@ from chatflow.cache.client import open_redis
 from chatflow.cache.presence import online_user_ids, presence_key
 from chatflow.cache.presence_writer import PresenceWriter, connection_key
 from chatflow.cache.ratelimit import BucketPolicy, RateLimiter
-from chatflow.cache.revocations import RevocationStore
+from chatflow.cache.revocations import RevocationStore, TokenRef
 from chatflow.errors import RateLimited
 from chatflow.ws.guard import FrameGuard
 from chatflow.ws.identity import Identity
@@ -120,8 +120,11 @@ def test_revocations_and_tickets(client: RedisCluster) -> None:
         assert store.is_revoked(jti, user, int(time.time())) is True
         assert store.use_ticket_once(jti, expires) is True
         assert store.use_ticket_once(jti, expires) is False
-    store.revoke_user_tokens_before(users[0], int(time.time()) + 1, ttl=600)
+    store.revoke_older_credentials(users[0], 1, token_ttl=600)
     assert store.is_revoked(uuid.uuid4().hex, users[0], int(time.time())) is True
+    assert store.is_revoked(uuid.uuid4().hex, users[0], int(time.time()), 1) is False
+    refs = [TokenRef(j, u, int(time.time()), 0) for j, u in zip(jtis, users, strict=True)]
+    assert store.revoked_among(refs) == [True] * len(refs)
 
 
 def test_rate_limits_load_their_script_on_each_shard(client: RedisCluster) -> None:

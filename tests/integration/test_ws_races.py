@@ -427,3 +427,24 @@ def test_a_socket_opening_while_its_token_is_revoked_is_refused(world: World) ->
     assert result["statusCode"] == 401
     assert world.runtime.table.get_connection(cid) is None
     assert world.runtime.table.user_connections(alice.id) == []
+
+
+def test_a_connect_frame_racing_a_logout_cannot_leave_a_listening_socket(
+    world: World, hooks: list[Hook]
+) -> None:
+    """The CONNECT frame's token is checked, then the logout lands (and sweeps the user's
+    sockets, finding this one not yet recorded as the token's) before CONNECT is stored:
+    the check after storing it refuses the socket."""
+    alice = world.api.user()
+    client = world.gateway.connect()
+    assert client is not None
+
+    def logout() -> None:
+        assert world.api.call("POST", "/api/auth/logout", alice).status_code == 204
+
+    hooks.append(Hook(world.runtime.session._d.accounts, "authenticate", 1, logout))
+    client.send("CONNECT", {"accept-version": "1.2", "Authorization": f"Bearer {alice.token}"})
+    assert hooks[0].fired
+    [error] = client.receive()
+    assert error.command == "ERROR" and "revoked" in (error.header("message") or "")
+    assert client.closed

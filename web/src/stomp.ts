@@ -63,6 +63,8 @@ const RECEIPT_TIMEOUT_MS = 15_000;
 const MAX_BACKOFF_MS = 30_000;
 const ERRORS = '/user/queue/errors';
 const NOTIFICATIONS = '/user/queue/notifications';
+/** The ERROR the server sends before closing a socket whose token was revoked. */
+const REVOKED = /token has been revoked/;
 
 export class Connection {
   private client: Client | null = null;
@@ -240,15 +242,22 @@ export class Connection {
       }
       for (const [roomId, listener] of this.rooms) this.subscribeRoom(roomId, listener);
     };
+    let revoked = false;
     client.onStompError = (frame) => {
       this.lastError = sentence(frame.headers.message ?? '') || 'The server closed the connection.';
+      revoked = REVOKED.test(frame.headers.message ?? '');
     };
     client.onWebSocketClose = () => {
       if (this.client !== client) return;
       this.client = null;
       void client.deactivate();
       this.dropped('The connection was lost before the server confirmed it.');
-      if (!this.stopped) this.scheduleRetry(this.lastError || 'The connection was lost.');
+      if (this.stopped) return;
+      // The server closes a socket whose token was revoked at once. Ask for a ticket at once
+      // too, not after a backoff shown as "Offline": during this page's own password change
+      // the Api waits for the new token and asks with it; otherwise the refusal ends the session.
+      if (revoked) void this.open();
+      else this.scheduleRetry(this.lastError || 'The connection was lost.');
     };
     client.activate();
   }

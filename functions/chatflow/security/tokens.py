@@ -40,6 +40,10 @@ class TokenClaims:
     # Shown in presence and typing events, which are sent without a database read. None in
     # tokens issued before the claim existed: readers fall back to the username.
     display_name: str | None = None
+    # The user's credential version when the token (or its access token, for a ticket) was
+    # issued: a password change bumps it, and every token of an older version is refused.
+    # Tokens issued before the claim existed have none: they count as version 0.
+    credential_version: int = 0
 
     @property
     def session_jti(self) -> str:
@@ -82,9 +86,16 @@ class TokenService:
         return self._ttl
 
     def issue_access(
-        self, user_id: uuid.UUID, username: str, display_name: str | None = None
+        self,
+        user_id: uuid.UUID,
+        username: str,
+        display_name: str | None = None,
+        credential_version: int = 0,
     ) -> IssuedToken:
-        extra: dict[str, str | int] = {} if display_name is None else {"dn": display_name}
+        """``credential_version`` is the one read with the password hash that was checked."""
+        extra: dict[str, str | int] = {"cv": credential_version}
+        if display_name is not None:
+            extra["dn"] = display_name
         return self._issue(user_id, username, self._audience, self._ttl, "access", extra)
 
     def issue_ticket(self, access: TokenClaims) -> IssuedToken:
@@ -100,6 +111,7 @@ class TokenService:
             {
                 "pjti": access.jti,
                 "pexp": access.expires_at,
+                "cv": access.credential_version,
                 **({} if access.display_name is None else {"dn": access.display_name}),
             },
         )
@@ -131,6 +143,7 @@ class TokenService:
             str(parent["pjti"]) if "pjti" in parent else None,
             int(parent["pexp"]) if "pexp" in parent else None,
             str(parent["dn"]) if "dn" in parent else None,
+            int(parent.get("cv", 0)),
         )
         payload: dict[str, str | int] = {
             "sub": str(user_id),
@@ -167,6 +180,9 @@ class TokenService:
             display_name = payload.get("dn")
             if display_name is not None and not isinstance(display_name, str):
                 raise jwt.InvalidTokenError("malformed claims")
+            version = payload.get("cv", 0)
+            if isinstance(version, bool) or not isinstance(version, int) or version < 0:
+                raise jwt.InvalidTokenError("malformed claims")
             return TokenClaims(
                 user_id,
                 name,
@@ -177,6 +193,7 @@ class TokenService:
                 parent_jti if kind == "ticket" else None,
                 int(parent_exp) if kind == "ticket" and parent_exp is not None else None,
                 display_name,
+                version,
             )
         except jwt.ExpiredSignatureError:
             raise Unauthenticated("the token has expired") from None

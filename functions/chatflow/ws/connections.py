@@ -91,6 +91,7 @@ class ConnectionRecord:
     stomp_version: str | None = None
     source_ip: str | None = None
     display_name: str | None = None  # from the token, for presence and typing events
+    credential_version: int | None = None  # the token's ``cv``; None: not recorded
     offered_version: str | None = None  # from the subprotocol picked at $connect (pipelining)
     user_indexed: bool = False  # USER#/CONN# written at $connect (identity known then)
 
@@ -151,6 +152,7 @@ def meta_item(record: ConnectionRecord) -> Item:
     for name, number in (
         ("tokenExpiresAt", record.token_expires_at),
         ("tokenIssuedAt", record.token_issued_at),
+        ("credentialVersion", record.credential_version),
     ):
         if number is not None:
             item[name] = {"N": str(number)}
@@ -212,6 +214,7 @@ def _record(item: Mapping[str, Any]) -> ConnectionRecord:
         display_name=_text(item, "displayName"),
         offered_version=_text(item, "offeredVersion"),
         user_indexed=bool(item.get("userIndexed", {}).get("BOOL", False)),
+        credential_version=_number(item, "credentialVersion"),
     )
 
 
@@ -336,6 +339,7 @@ class ConnectionTable:
         jti: str,
         stomp_version: str,
         display_name: str | None = None,
+        credential_version: int = 0,
         *,
         indexed: bool = False,
     ) -> None:
@@ -357,7 +361,8 @@ class ConnectionTable:
                 Key=_key(_conn_pk(cid), "META"),
                 UpdateExpression=(
                     "SET #state = :state, userId = :uid, username = :name, "
-                    "tokenExpiresAt = :exp, tokenIssuedAt = :iat, jti = :jti, stompVersion = :ver"
+                    "tokenExpiresAt = :exp, tokenIssuedAt = :iat, jti = :jti, stompVersion = :ver, "
+                    "credentialVersion = :cv"
                     + (", displayName = :dn" if display_name is not None else "")
                 ),
                 ConditionExpression="attribute_exists(pk)",
@@ -370,6 +375,7 @@ class ConnectionTable:
                     ":iat": {"N": str(token_issued_at)},
                     ":jti": {"S": jti},
                     ":ver": {"S": stomp_version},
+                    ":cv": {"N": str(credential_version)},
                     **({":dn": {"S": display_name}} if display_name is not None else {}),
                 },
             )

@@ -63,6 +63,7 @@ class TablePort(Protocol):
         jti: str,
         stomp_version: str,
         display_name: str | None = None,
+        credential_version: int = 0,
         *,
         indexed: bool = False,
     ) -> None: ...

@@ -63,7 +63,9 @@ class FrameGuard:
         self._degraded.recovered()
         revoked = bool(results[0])
         changed = results[1]
-        if cut_off_by_password_change(changed, identity.issued_at, identity.jti):
+        if cut_off_by_password_change(
+            changed, identity.issued_at, identity.jti, identity.credential_version
+        ):
             revoked = True
         retry_after = None
         if sends:

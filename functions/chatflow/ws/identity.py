@@ -26,6 +26,7 @@ class Identity:
     issued_at: int
     expires_at: int
     display_name: str | None = None  # from the token; None: show the username
+    credential_version: int = 0  # the token's ``cv``: a password change refuses older ones
 
     @property
     def user(self) -> User:
@@ -41,6 +42,7 @@ class Identity:
             issued_at=claims.issued_at,
             expires_at=claims.session_expires_at,
             display_name=claims.display_name,
+            credential_version=claims.credential_version,
         )
 
     def authorizer_context(self) -> dict[str, str | int]:
@@ -51,6 +53,7 @@ class Identity:
             "jti": self.jti,
             "iat": self.issued_at,
             "exp": self.expires_at,
+            "cv": self.credential_version,
         }
         if self.display_name is not None:
             context["displayName"] = self.display_name
@@ -69,6 +72,8 @@ class Identity:
                 issued_at=int(context["iat"]),
                 expires_at=int(context["exp"]),
                 display_name=str(context["displayName"]) if "displayName" in context else None,
+                # absent in the context of a connection authorized before the claim existed
+                credential_version=int(context.get("cv", 0)),
             )
         except (KeyError, ValueError, TypeError):
             return None

@@ -11,12 +11,15 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
 from chatflow.models import Message, Room, User
+from chatflow.stomp import error, serialize
 from chatflow.ws import destinations
+from chatflow.ws.connections import ConnectionRecord, Subscription
 from chatflow.ws.fanout_jobs import OutboundMessage
+from chatflow.ws.gateway import ConnectionsApi
 
 logger = logging.getLogger(__name__)
 
@@ -31,8 +34,36 @@ class DropPort(Protocol):
     def drop_room(self, room_id: str) -> list[Any]: ...
 
 
+class ConnectionsPort(DropPort, Protocol):
+    """The table reads and deletes that closing a user's connections needs."""
+
+    def user_connections(self, user_id: str) -> list[str]: ...
+    def get_connection(self, cid: str) -> ConnectionRecord | None: ...
+    def delete_connection(self, cid: str) -> list[Subscription]: ...
+
+
 class PresenceLeavePort(Protocol):
     def leave(self, room_id: uuid.UUID, user_id: uuid.UUID, connection_id: str) -> bool: ...
+    def leave_all(
+        self, connection_id: str, user_id: uuid.UUID, room_ids: Iterable[uuid.UUID]
+    ) -> list[uuid.UUID]: ...
+
+
+REVOKED_TOKEN_MESSAGE = "the token has been revoked: log in again and reconnect"
+EXPIRED_TOKEN_MESSAGE = "the token has expired: log in again and reconnect"
+
+
+def uses_revoked_token(
+    record: ConnectionRecord, jti: str | None, older_than_version: int | None
+) -> bool:
+    """Whether the connection of ``record`` was opened with a token that is now revoked:
+    the session ``jti`` a logout revoked, or a credential version a password change ended
+    (items written before versions were recorded count as version 0, as their tokens do)."""
+    if jti is not None and record.jti == jti:
+        return True
+    if older_than_version is None or record.jti is None:
+        return False
+    return (record.credential_version or 0) < older_than_version
 
 
 def _json(data: dict[str, Any]) -> str:
@@ -50,10 +81,17 @@ def frame_renderer(body: str, message_id: str) -> OutboundMessage:
 
 
 class WebSocketPublisher:
-    def __init__(self, fanout: FanoutPort, table: DropPort, presence: PresenceLeavePort) -> None:
+    def __init__(
+        self,
+        fanout: FanoutPort,
+        table: ConnectionsPort,
+        presence: PresenceLeavePort,
+        api: ConnectionsApi,
+    ) -> None:
         self._fanout = fanout
         self._table = table
         self._presence = presence
+        self._api = api  # to close connections (ERROR, then the @connections DELETE)
 
     # -- chatflow.publisher.Publisher ---------------------------------------------------------
 
@@ -122,3 +160,50 @@ class WebSocketPublisher:
     def typing(self, room_id: uuid.UUID, user: User) -> None:
         data = {"type": "typing", "roomId": str(room_id), "user": _user(user)}
         self._fanout.to_room(str(room_id), frame_renderer(_json(data), str(uuid.uuid4())))
+
+    # -- revoked tokens ---------------------------------------------------------------------
+
+    def tokens_revoked(
+        self,
+        user_id: uuid.UUID,
+        *,
+        jti: str | None = None,
+        older_than_version: int | None = None,
+    ) -> None:
+        """Close every connection of the user that uses a token just revoked.
+
+        The revocation is already stored, so every frame these connections send is refused;
+        this closes the ones that only listen. Connections are found through the user's
+        partition and picked by their META item. A table or @connections failure here
+        leaves them to the sweeper, which closes connections of revoked tokens every minute.
+        """
+        try:
+            connections = self._table.user_connections(str(user_id))
+        except Exception:
+            logger.warning("revoked connections left to the sweeper", exc_info=True)
+            return
+        for cid in connections:
+            try:
+                record = self._table.get_connection(cid)
+                if record is not None and uses_revoked_token(record, jti, older_than_version):
+                    self.close_connection(record, REVOKED_TOKEN_MESSAGE)
+            except Exception:
+                logger.warning("revoked connection %s left to the sweeper", cid, exc_info=True)
+
+    def close_connection(self, record: ConnectionRecord, reason: str) -> None:
+        """Drop the connection's items first (no later message is routed to it, and its
+        rooms hear that its user went offline), then send ERROR ``reason`` and close it.
+        ``$disconnect`` follows and finds nothing left to delete."""
+        cid = record.connection_id
+        try:
+            removed = self._table.delete_connection(cid)
+            if record.user_id is not None:
+                user_id = uuid.UUID(record.user_id)
+                rooms = sorted({uuid.UUID(s.room_id) for s in removed if s.room_id is not None})
+                shown = record.display_name or record.username or ""
+                user = User(id=user_id, username=record.username or "", display_name=shown)
+                for room_id in self._presence.leave_all(cid, user_id, rooms):
+                    self.presence(room_id, user, online=False)
+        finally:
+            self._api.post(cid, serialize(error(reason)))
+            self._api.delete(cid)

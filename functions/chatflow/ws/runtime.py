@@ -17,6 +17,7 @@ from typing import Any
 from chatflow.cache.client import CACHE_ERRORS, open_redis
 from chatflow.cache.presence_writer import PresenceWriter, connection_key
 from chatflow.cache.ratelimit import BucketPolicy
+from chatflow.cache.revocations import RevocationStore, TokenRef
 from chatflow.container import Container, build_container
 from chatflow.settings import Settings, get_settings
 from chatflow.stomp import DEFAULT_LIMITS, error, serialize
@@ -29,7 +30,11 @@ from chatflow.ws.gateway import ConnectionsApi
 from chatflow.ws.guard import FrameGuard
 from chatflow.ws.identity import Identity, SessionCache
 from chatflow.ws.lean_gateway import build_connections_api
-from chatflow.ws.publisher import WebSocketPublisher
+from chatflow.ws.publisher import (
+    EXPIRED_TOKEN_MESSAGE,
+    REVOKED_TOKEN_MESSAGE,
+    WebSocketPublisher,
+)
 from chatflow.ws.session import Outcome, StompSession
 
 logger = logging.getLogger(__name__)
@@ -91,6 +96,7 @@ class Runtime:
             jti=identity.jti if identity else None,
             source_ip=source_ip or None,
             display_name=identity.display_name if identity else None,
+            credential_version=identity.credential_version if identity else None,
             offered_version=offered_version,
             user_indexed=identity is not None,
             state=STATE_OPEN,
@@ -103,7 +109,9 @@ class Runtime:
         if not self.table.index_user_connection(cid, user_id, limit, record.expires_at):
             self.table.refuse_connection(cid)
             return True
-        if self.container.accounts.session_revoked(identity.jti, user_id, identity.issued_at):
+        if self.container.accounts.session_revoked(
+            identity.jti, user_id, identity.issued_at, identity.credential_version
+        ):
             self.table.delete_connection(cid)
             return False
         return True
@@ -150,7 +158,8 @@ class Runtime:
     # -- scheduled and queued work ------------------------------------------------------
 
     def sweep(self) -> dict[str, int]:
-        """Expire silent connections' presence; drop connection records that are gone."""
+        """Expire silent connections' presence; drop connection records that are gone;
+        close connections whose token was revoked or has expired."""
         report = self.presence.sweep()
         for room_id, user_id in report.offline:
             user = Identity(user_id, "", "", 0, 0).user
@@ -158,20 +167,25 @@ class Runtime:
         for room_id, user_id in report.online:
             user = Identity(user_id, "", "", 0, 0).user
             self.publisher.presence(room_id, user, online=True)
-        dropped = self._drop_dead_connections()
+        records = list(self.table.iter_connections())
+        gone = self._drop_dead_connections(records)
+        closed = self._close_revoked_connections(
+            [r for r in records if r.connection_id not in gone]
+        )
         return {
             "offline": len(report.offline),
             "online": len(report.online),
-            "connectionsDropped": dropped,
+            "connectionsDropped": len(gone),
+            "connectionsRevoked": closed,
         }
 
-    def _drop_dead_connections(self) -> int:
+    def _drop_dead_connections(self, records: list[ConnectionRecord]) -> set[str]:
         """Connections silent for a whole presence TTL and unknown to @connections."""
         now_ms = int(time.time() * 1000)
         ttl_ms = self.settings.presence_ttl_seconds * 1000
-        dropped = 0
+        dropped: set[str] = set()
         cache = self.container.cache
-        for record in self.table.iter_connections():
+        for record in records:
             if now_ms - record.connected_at < ttl_ms:
                 continue
             try:
@@ -181,8 +195,41 @@ class Runtime:
             if alive or self.api.exists(record.connection_id):
                 continue
             self.forget_connection(record.connection_id)
-            dropped += 1
+            dropped.add(record.connection_id)
         return dropped
+
+    def _close_revoked_connections(self, records: list[ConnectionRecord]) -> int:
+        """The backstop of ``WebSocketPublisher.tokens_revoked``: connections whose token
+        has expired, or was revoked by a logout or a password change that could not close
+        them at once (or that opened as it ran). One pipelined cache round trip for all."""
+        now = int(time.time())
+        expired = [
+            r for r in records if r.token_expires_at is not None and r.token_expires_at <= now
+        ]
+        live = [r for r in records if r.jti and r.user_id and r not in expired]
+        # A META item without a credential version (written before versions were recorded,
+        # or by $connect before CONNECT) is judged by its jti only: a socket of the new
+        # password must not be closed for a version it does not show.
+        tokens = [
+            TokenRef(r.jti or "", r.user_id or "", r.token_issued_at or 0, r.credential_version)
+            for r in live
+        ]
+        verdicts = RevocationStore(self.container.cache).revoked_among(tokens)
+        doomed = [(r, EXPIRED_TOKEN_MESSAGE) for r in expired]
+        if verdicts is not None:  # None: the cache is down, try again next minute
+            doomed += [
+                (r, REVOKED_TOKEN_MESSAGE) for r, bad in zip(live, verdicts, strict=True) if bad
+            ]
+        closed = 0
+        for record, reason in doomed:
+            try:
+                self.publisher.close_connection(record, reason)
+            except Exception:
+                logger.warning("could not close %s", record.connection_id, exc_info=True)
+                continue
+            self.sessions.drop(record.connection_id)
+            closed += 1
+        return closed
 
     def run_fanout_job(self, body: str) -> None:
         stats = self.fanout.run_job(FanoutJob.from_json(body))
@@ -223,7 +270,7 @@ def build_runtime(settings: Settings, api: ConnectionsApi | None = None) -> Runt
     )
     cache = open_redis(settings.redis_url, settings.redis_cluster)
     presence = PresenceWriter(cache, ttl_ms=settings.presence_ttl_seconds * 1000)
-    publisher = WebSocketPublisher(fanout, table, presence)
+    publisher = WebSocketPublisher(fanout, table, presence, gateway)
     container = build_container(settings, publisher=publisher, cache=cache)
     sessions = SessionCache()
     send_policy = BucketPolicy("send", settings.rate_send_burst, settings.rate_send_per_second)

@@ -154,6 +154,7 @@ class StompSession:
                 issued_at=record.token_issued_at,
                 expires_at=record.token_expires_at,
                 display_name=record.display_name,
+                credential_version=record.credential_version or 0,
             )
             info = SessionInfo(identity=identity, version=record.stomp_version or "1.2")
             self._d.sessions.put(connection_id, info)
@@ -200,6 +201,7 @@ class StompSession:
         version = negotiate_version(frame.header("accept-version"))
         client_beat = _client_heartbeat(frame.header("heart-beat"))
         identity = info.identity
+        authenticated_here = identity is None
         try:
             if identity is None:
                 identity = self._authenticate_frame(frame)
@@ -213,10 +215,18 @@ class StompSession:
                 identity.jti,
                 version,
                 identity.display_name,
+                credential_version=identity.credential_version,
                 indexed=True,
             )
         except UnknownConnection:
             raise ConnectionGone(cid) from None
+        if authenticated_here and self._d.accounts.session_revoked(
+            identity.jti, str(identity.user_id), identity.issued_at, identity.credential_version
+        ):
+            # A revocation that landed after the token was checked and before the socket
+            # was recorded as its: the revoker's sweep may have missed it, so this is the
+            # check that sees the revocation (ticket sockets get the same at $connect).
+            raise SessionError("the token has been revoked: log in again and reconnect")
         self._d.presence.touch(cid, identity.user_id)
         wanted = self._d.settings.heartbeat_ms if client_beat > 0 else 0
         out.version = version
