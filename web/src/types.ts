@@ -39,6 +39,8 @@ export interface Message {
   createdAt: string;
   editedAt: string | null;
   deletedAt: string | null;
+  /** The sender's `clientMsgId` of a message (null for system events and REST posts without one). */
+  clientMsgId?: string | null;
 }
 
 export interface Page {
