@@ -14,6 +14,7 @@ import {
   newPerson,
   register,
   roomIdOf,
+  send,
   uniqueName,
 } from './helpers';
 
@@ -29,11 +30,14 @@ interface Wire {
   unanswered: number;
   sockets: number;
   silence(): void;
+  /** Let the page's frames through but nothing back: a SEND is stored, its RECEIPT lost. */
+  deafen(): void;
 }
 
 async function wire(page: Page): Promise<Wire> {
   const open: WebSocketRoute[] = [];
   const silenced = new Set<WebSocketRoute>();
+  const deaf = new Set<WebSocketRoute>();
   let sinceSilence = 0;
   const state: Wire = {
     probes: 0,
@@ -42,6 +46,9 @@ async function wire(page: Page): Promise<Wire> {
     silence() {
       for (const ws of open) silenced.add(ws);
       sinceSilence = 0;
+    },
+    deafen() {
+      for (const ws of open) deaf.add(ws);
     },
   };
   await page.routeWebSocket(/.*/, (ws) => {
@@ -59,11 +66,11 @@ async function wire(page: Page): Promise<Wire> {
       server.send(data);
     });
     server.onMessage((data) => {
-      if (!silenced.has(ws)) ws.send(data);
+      if (!silenced.has(ws) && !deaf.has(ws)) ws.send(data);
     });
     // Not even a close passes a silenced socket (the gateway's idle timeout closes its side).
     server.onClose((code, reason) => {
-      if (!silenced.has(ws)) void ws.close({ code, reason });
+      if (!silenced.has(ws) && !deaf.has(ws)) void ws.close({ code, reason });
     });
   });
   return state;
@@ -237,3 +244,27 @@ async function postAs(request: APIRequestContext, username: string, roomId: stri
   const res = await request.post(`/api/rooms/${roomId}/messages`, { data: { body }, headers: { Authorization: `Bearer ${token}` } });
   expect(res.status()).toBe(201);
 }
+
+test('a message stored while its RECEIPT was lost shows once, as sent, after the outage', async ({ browser }) => {
+  const alice = await newPerson(browser, 'alice');
+  const net = await wire(alice.page);
+  await register(alice);
+  await createRoom(alice.page, uniqueName('outage'));
+  await send(alice.page, 'before the outage');
+  await expect(messagesWithText(alice.page, 'before the outage')).toHaveAttribute('data-delivery', 'stored');
+
+  // The way back fails: the SEND reaches the server and is stored, nothing comes back.
+  const socketsBefore = net.sockets;
+  net.deafen();
+  await send(alice.page, 'stored in the dark');
+  await expect.poll(() => net.sockets, { timeout: 60_000 }).toBe(socketsBefore + 1);
+  await expectConnected(alice.page);
+
+  // One row, sent; never a second "Not sent" copy beside it.
+  const rows = messagesWithText(alice.page, 'stored in the dark');
+  await expect(rows).toHaveCount(1);
+  await expect(rows).toHaveAttribute('data-delivery', 'stored');
+  await expect(alice.page.getByText('Not sent.')).toHaveCount(0);
+  await expect(alice.page.locator('ol.messages > li.pending')).toHaveCount(0);
+  await alice.context.close();
+});
