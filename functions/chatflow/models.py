@@ -70,9 +70,13 @@ class Message:
     created_at: datetime
     edited_at: datetime | None
     deleted_at: datetime | None
+    # The sender's idempotency key, so a client can tell which of its sends a stored copy
+    # is even when the RECEIPT never reached it (null for system events and posts without).
+    client_msg_id: str | None = None
 
     def as_json(self) -> dict[str, object]:
-        """The wire shape of DESIGN.md §7, shared by REST responses and STOMP MESSAGE bodies."""
+        """The wire shape of docs/protocol.md §4, shared by REST responses and STOMP MESSAGE
+        bodies (live and replayed alike)."""
         return {
             "type": self.kind.value,
             "seq": self.seq,
@@ -84,6 +88,7 @@ class Message:
             "createdAt": _iso(self.created_at),
             "editedAt": _iso(self.edited_at),
             "deletedAt": _iso(self.deleted_at),
+            "clientMsgId": self.client_msg_id,
         }
 
 

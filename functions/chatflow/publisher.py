@@ -7,9 +7,10 @@ committed, so a live subscriber never sees something history does not have.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Collection
 from typing import Protocol
 
-from chatflow.models import Message, Room, User
+from chatflow.models import Message, Role, Room, User
 
 
 class Publisher(Protocol):
@@ -24,8 +25,9 @@ class Publisher(Protocol):
     def member_removed(self, room_id: uuid.UUID, user_id: uuid.UUID) -> None:
         """The user lost access to the room: drop their subscriptions to it, notify them."""
 
-    def room_deleted(self, room_id: uuid.UUID) -> None:
-        """The room is gone: end every subscription to it."""
+    def room_deleted(self, room_id: uuid.UUID, member_ids: Collection[uuid.UUID]) -> None:
+        """The room is gone: end every subscription to it and tell every one of
+        ``member_ids`` (its members just before the delete), subscribed to it or not."""
 
     def room_updated(self, room: Room, by: User) -> None:
         """The room's name or topic changed (not stored in the sequence: history keeps
@@ -41,6 +43,16 @@ class Publisher(Protocol):
         """Tokens of the user stopped working (logout: the session ``jti``; password change:
         every credential version below ``older_than_version``): close the live connections
         that use them and drop their subscriptions, without waiting for them to send."""
+
+    def added_to_room(self, room_id: uuid.UUID, user_id: uuid.UUID, by: User) -> None:
+        """``by`` made ``user_id`` a member (an added member, or the other person of a direct
+        room just created): their pages list the room at once."""
+
+    def direct_message(self, message: Message, recipient_id: uuid.UUID) -> None:
+        """A message was stored in a direct room: a notice to the other person."""
+
+    def role_changed(self, room_id: uuid.UUID, user_id: uuid.UUID, role: Role) -> None:
+        """The member's role in the room changed: a notice to that member."""
 
 
 class NullPublisher:
@@ -60,7 +72,7 @@ class NullPublisher:
     def member_removed(self, room_id: uuid.UUID, user_id: uuid.UUID) -> None:
         return None
 
-    def room_deleted(self, room_id: uuid.UUID) -> None:
+    def room_deleted(self, room_id: uuid.UUID, member_ids: Collection[uuid.UUID]) -> None:
         return None
 
     def room_updated(self, room: Room, by: User) -> None:
@@ -73,6 +85,15 @@ class NullPublisher:
         jti: str | None = None,
         older_than_version: int | None = None,
     ) -> None:
+        return None
+
+    def added_to_room(self, room_id: uuid.UUID, user_id: uuid.UUID, by: User) -> None:
+        return None
+
+    def direct_message(self, message: Message, recipient_id: uuid.UUID) -> None:
+        return None
+
+    def role_changed(self, room_id: uuid.UUID, user_id: uuid.UUID, role: Role) -> None:
         return None
 
 
@@ -91,7 +112,7 @@ class RecordingPublisher:
     def member_removed(self, room_id: uuid.UUID, user_id: uuid.UUID) -> None:
         self.events.append(("removed", (room_id, user_id)))
 
-    def room_deleted(self, room_id: uuid.UUID) -> None:
+    def room_deleted(self, room_id: uuid.UUID, member_ids: Collection[uuid.UUID]) -> None:
         self.events.append(("deleted", room_id))
 
     def room_updated(self, room: Room, by: User) -> None:
@@ -105,3 +126,12 @@ class RecordingPublisher:
         older_than_version: int | None = None,
     ) -> None:
         self.events.append(("tokens_revoked", (user_id, jti, older_than_version)))
+
+    def added_to_room(self, room_id: uuid.UUID, user_id: uuid.UUID, by: User) -> None:
+        self.events.append(("added", (room_id, user_id, by)))
+
+    def direct_message(self, message: Message, recipient_id: uuid.UUID) -> None:
+        self.events.append(("direct", (message, recipient_id)))
+
+    def role_changed(self, room_id: uuid.UUID, user_id: uuid.UUID, role: Role) -> None:
+        self.events.append(("role", (room_id, user_id, role)))

@@ -2,8 +2,10 @@
 
 The browser tests themselves are Playwright specs in ``web/tests/e2e`` (two people chatting,
 typing and presence across browsers, a cut socket recovered, an incomplete replay reloaded,
-a private room kept private, room settings, roles and a password change); this test runs
-them against the stack of the e2e session so ``pytest`` covers the page too.
+a private room kept private, room settings, roles and a password change, and the page telling
+the truth: the header through offline, a silent drop and a wake, the banner clearing itself,
+notices arriving without a poll); this test runs them against the stack of the e2e session
+so ``pytest`` covers the page too.
 They drive Debian's Chromium; ``web/scripts/ensure-chromium.sh`` installs it when absent.
 """
 

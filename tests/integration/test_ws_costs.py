@@ -70,6 +70,28 @@ def test_a_heartbeat_costs_one_redis_round_trip(
     assert counts["posts"] == 0
 
 
+def test_a_probe_costs_what_a_heartbeat_costs_plus_its_receipt(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The web client's heart-beat is ``ACK`` with a ``receipt`` (docs/protocol.md, "Probing
+    the connection"): still no database, the same one Redis round trip (presence refreshed),
+    and one post, the RECEIPT that proves the socket alive."""
+    alice = world.api.user()
+    room = world.api.room(alice)
+    client = world.open(alice)
+    world.subscribe(client, room)
+    client.receive()
+    with counting(world, monkeypatch) as counts:
+        client.send("ACK", {"id": "probe", "subscription": "probe", "receipt": "probe-1"})
+    assert counts["postgres"] == 0
+    assert counts["dynamodb"] == 0
+    assert counts["redis"] == 1
+    assert counts["posts"] == 1
+    assert [(f.command, f.header("receipt-id")) for f in client.receive()] == [
+        ("RECEIPT", "probe-1")
+    ]
+
+
 def test_a_send_costs_one_statement_one_query_one_redis_call(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:

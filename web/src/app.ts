@@ -34,6 +34,9 @@ export class App {
   private readonly names = new Map<string, string>();
   /** Rooms this page is deleting: their `room_deleted` notice is expected, not news. */
   private readonly deleting = new Set<string>();
+  /** Rooms a notice told of that are being loaded, so two notices load one once. */
+  private readonly learning = new Set<string>();
+  private lastConnection: ConnectionState['status'] = 'stopped';
   private current: string | null = null;
   private membersOpen = false;
   private settingsOpen = false;
@@ -65,7 +68,7 @@ export class App {
       onState: (s) => this.onConnection(s),
       onNotification: (n) => this.onNotification(n),
       onSessionEnded: () => this.signOut('Your session has ended. Please sign in again.'),
-      onProblem: (text) => this.shell.showAlert(text),
+      onProblem: (text) => this.shell.showAlert(text, 'request'),
     });
     this.shell = new Shell(me, () => void this.logout(), () => this.conn.reconnectNow());
     this.roomsView = new RoomsView(
@@ -191,9 +194,10 @@ export class App {
     try {
       mine = await this.api.myRooms();
     } catch (err) {
-      if (!(err instanceof ApiError && err.status === 401)) this.shell.showAlert(`Your rooms could not be loaded. ${errorText(err)}`);
+      if (!(err instanceof ApiError && err.status === 401)) this.shell.showAlert(`Your rooms could not be loaded. ${errorText(err)}`, 'rooms');
       return;
     }
+    this.shell.resolved('rooms');
     const seen = new Set<string>();
     for (const room of mine) {
       seen.add(room.id);
@@ -292,13 +296,54 @@ export class App {
       this.current = null;
       this.showGate(room ? `${text} (${roomLabel(room, this.me.username)})` : text);
     } else if (room) {
-      this.shell.showAlert(`${text} (${roomLabel(room, this.me.username)})`);
+      this.shell.showAlert(`${text} (${roomLabel(room, this.me.username)})`, 'notice');
     }
   }
 
   private onNotification(note: Notification): void {
-    if (note.type === 'removed_from_room') this.lostRoom(note.roomId, 'You were removed from this room.');
-    else if (note.type === 'room_deleted') this.lostRoom(note.roomId, 'This room was deleted.');
+    switch (note.type) {
+      case 'removed_from_room':
+        this.lostRoom(note.roomId, 'You were removed from this room.');
+        break;
+      case 'room_deleted':
+        this.lostRoom(note.roomId, 'This room was deleted.');
+        break;
+      case 'added_to_room':
+        void this.learnRoom(note.roomId, `${note.by.displayName || note.by.username} added you to`);
+        break;
+      case 'direct_message':
+        // A room this page watches gets the message itself; only a new one needs loading.
+        if (!this.rooms.has(note.roomId)) void this.learnRoom(note.roomId, `New message from ${note.sender.displayName || note.sender.username} in`);
+        break;
+      case 'role_changed': {
+        const room = this.rooms.get(note.roomId);
+        if (!room || room.role === note.role) break;
+        room.role = note.role;
+        this.renderRooms();
+        if (this.current === room.id) {
+          this.showRoomChrome(room);
+          if (this.membersOpen) void this.loadMembers(room.id);
+        }
+        break;
+      }
+    }
+  }
+
+  /** A room this page did not list (added to it, a new direct room): load it and list it. */
+  private async learnRoom(id: string, announcement: string): Promise<void> {
+    if (this.rooms.has(id) || this.learning.has(id)) return;
+    this.learning.add(id);
+    let room: Room;
+    try {
+      room = await this.api.room(id);
+    } catch {
+      return; // Gone again, or unreachable: the next refresh of the list settles it.
+    } finally {
+      this.learning.delete(id);
+    }
+    if (room.role === null || this.rooms.has(id)) return;
+    this.addRoom(room);
+    this.shell.announce(`${announcement} ${roomLabel(room, this.me.username)}.`);
   }
 
   // -- routing ------------------------------------------------------------------------------
@@ -376,7 +421,7 @@ export class App {
         this.addRoom(await this.api.join(room.id));
         await this.route();
       } catch (err) {
-        this.shell.showAlert(errorText(err));
+        this.shell.showAlert(errorText(err), 'request');
       }
     });
     this.gate.append(join);
@@ -530,7 +575,12 @@ export class App {
   }
 
   private onConnection(state: ConnectionState): void {
+    const before = this.lastConnection;
+    this.lastConnection = state.status;
     this.shell.setConnection(state);
+    // The same socket answered after a wake: nothing was lost, nothing to reload.
+    if (state.status === 'connected' && before === 'checking') return;
+    if (state.status === 'checking') return;
     if (state.status !== 'connected') {
       // Typing signals stop arriving with the connection: do not show stale ones.
       this.typers.clear();
@@ -579,6 +629,7 @@ export class App {
     this.resendOnConnect.delete(cid);
     this.conn.send(id, body, cid).then(
       (stored) => {
+        this.shell.resolved('request');
         tl.markStored(cid, stored.seq);
         const room = this.rooms.get(id);
         if (room) room.lastSeq = Math.max(room.lastSeq, stored.seq);
@@ -631,9 +682,10 @@ export class App {
       for (const m of members) this.names.set(m.user.id, m.user.displayName);
       this.members.set(id, members);
     } catch (err) {
-      this.shell.showAlert(`Members could not be loaded. ${errorText(err)}`);
+      this.shell.showAlert(`Members could not be loaded. ${errorText(err)}`, 'members');
       return;
     }
+    this.shell.resolved('members');
     if (this.current === id) this.renderMembers();
   }
 

@@ -5,16 +5,25 @@
  * reconnect loop (backoff, "reconnect now", going back online) lives here and can tell the page
  * exactly what it is doing. After every (re)connect each watched room is subscribed again with
  * `x-since-seq`: the server replays what was missed and the timeline de-duplicates by seq.
+ *
+ * "Connected" is shown only while the socket is known to work: the browser going offline
+ * closes it at once, a page that wakes from sleep shows "checking" until a probe is answered,
+ * and a probe left unanswered for one heart-beat interval closes it and reconnects
+ * (liveness.ts has the rules).
  */
 
-import { Client, type IMessage, type StompSubscription } from '@stomp/stompjs';
+import { Client, type IMessage, type StompSubscription, Versions } from '@stomp/stompjs';
 import { ApiError } from './api';
 import { sentence } from './forms';
+import { Liveness, TICK_MS, probeInterval, type Verdict } from './liveness';
 import type { Notification, QueueError, RoomEvent } from './types';
 
 export type ConnectionState =
-  | { status: 'connecting'; attempt: number }
+  /** `reconnecting`: this page had a working connection before (it dropped or was closed). */
+  | { status: 'connecting'; attempt: number; reconnecting: boolean }
   | { status: 'connected' }
+  /** The page woke from sleep: the socket may be dead; a probe is on its way. */
+  | { status: 'checking' }
   | { status: 'waiting'; retryAt: number; reason: string }
   | { status: 'stopped' };
 
@@ -60,6 +69,8 @@ interface Waiting {
 }
 
 const RECEIPT_TIMEOUT_MS = 15_000;
+/** The heart-beat the client offers in CONNECT; the server's answer may make it longer. */
+const HEARTBEAT_OFFER_MS = 10_000;
 const MAX_BACKOFF_MS = 30_000;
 const ERRORS = '/user/queue/errors';
 const NOTIFICATIONS = '/user/queue/notifications';
@@ -79,7 +90,26 @@ export class Connection {
   private readonly rooms = new Map<string, RoomListener>();
   private readonly subs = new Map<string, StompSubscription>();
   private readonly waiting = new Map<string, Waiting>();
+  private liveness: Liveness | null = null;
+  private livenessTimer: ReturnType<typeof setInterval> | null = null;
+  /** Both queues confirmed: the state shown may be `connected`. */
+  private confirmed = false;
+  private everConnected = false;
+  private hiddenAt: number | null = null;
+  /** The status last told to the page. */
+  private shown: ConnectionState['status'] | null = null;
   private readonly onOnline = (): void => this.reconnectNow();
+  private readonly onOffline = (): void => this.lost('Your device is offline.', false);
+  private readonly onResume = (): void => this.woke();
+  private readonly onVisibility = (): void => {
+    if (document.visibilityState === 'hidden') {
+      this.hiddenAt = Date.now();
+      return;
+    }
+    const hiddenFor = this.hiddenAt === null ? 0 : Date.now() - this.hiddenAt;
+    this.hiddenAt = null;
+    if (hiddenFor >= (this.liveness?.interval ?? HEARTBEAT_OFFER_MS)) this.woke();
+  };
 
   constructor(private readonly opts: ConnectionOptions) {}
 
@@ -91,19 +121,25 @@ export class Connection {
     if (!this.stopped) return;
     this.stopped = false;
     window.addEventListener('online', this.onOnline);
+    window.addEventListener('offline', this.onOffline);
+    document.addEventListener('resume', this.onResume);
+    document.addEventListener('visibilitychange', this.onVisibility);
     void this.open();
   }
 
   stop(): void {
     this.stopped = true;
     window.removeEventListener('online', this.onOnline);
+    window.removeEventListener('offline', this.onOffline);
+    document.removeEventListener('resume', this.onResume);
+    document.removeEventListener('visibilitychange', this.onVisibility);
     if (this.retryTimer) clearTimeout(this.retryTimer);
     this.retryTimer = null;
     const client = this.client;
     this.client = null;
     this.dropped('You signed out.');
     if (client) void client.deactivate();
-    this.opts.onState({ status: 'stopped' });
+    this.emit({ status: 'stopped' });
   }
 
   /** Skip the backoff wait (the person asked, or the browser came back online). */
@@ -192,7 +228,7 @@ export class Connection {
     this.attempt += 1;
     this.opens += 1;
     const thisOpen = this.opens;
-    this.opts.onState({ status: 'connecting', attempt: this.attempt });
+    this.emit({ status: 'connecting', attempt: this.attempt, reconnecting: this.everConnected });
     let ticket: string;
     try {
       ticket = await this.opts.fetchTicket();
@@ -210,26 +246,32 @@ export class Connection {
     const url = new URL(this.opts.wsUrl);
     url.searchParams.set('ticket', ticket);
     const client = new Client({
-      brokerURL: url.toString(),
+      webSocketFactory: () => probingSocket(url.toString()),
       reconnectDelay: 0,
       heartbeatIncoming: 0,
-      heartbeatOutgoing: 10_000,
+      // Offered so the server says its interval; the probes of liveness.ts replace the EOLs.
+      heartbeatOutgoing: HEARTBEAT_OFFER_MS,
       connectionTimeout: 10_000,
       debug: () => undefined,
     });
     this.client = client;
     this.lastError = '';
-    client.onConnect = () => {
+    client.onConnect = (frame) => {
       if (this.client !== client) return;
       this.live = true;
       this.attempt = 0;
+      this.startLiveness(client, probeInterval(HEARTBEAT_OFFER_MS, frame.headers['heart-beat']));
       // The server may handle the frames of one connection in any order, so "connected" is
       // shown only once both queues are confirmed stored (their RECEIPTs): a removal notice
       // sent before that would otherwise be lost.
       let unconfirmed = 2;
       const confirmed = (): void => {
         unconfirmed -= 1;
-        if (unconfirmed === 0 && this.client === client) this.opts.onState({ status: 'connected' });
+        if (unconfirmed === 0 && this.client === client) {
+          this.confirmed = true;
+          this.everConnected = true;
+          this.showLive();
+        }
       };
       const queues: [string, string, (m: IMessage) => void][] = [
         ['errors', ERRORS, (m) => this.onQueueError(m)],
@@ -264,6 +306,8 @@ export class Connection {
 
   private dropped(reason: string): void {
     this.live = false;
+    this.confirmed = false;
+    this.stopLiveness();
     this.subs.clear();
     for (const [id, w] of this.waiting) {
       clearTimeout(w.timer);
@@ -272,10 +316,72 @@ export class Connection {
     }
   }
 
+  // -- liveness -------------------------------------------------------------------------
+
+  private startLiveness(client: Client, interval: number): void {
+    this.stopLiveness();
+    this.liveness = new Liveness(interval, Date.now());
+    this.livenessTimer = setInterval(() => {
+      if (this.liveness && this.client === client) this.apply(client, this.liveness.tick(Date.now()));
+    }, TICK_MS);
+  }
+
+  private stopLiveness(): void {
+    if (this.livenessTimer) clearInterval(this.livenessTimer);
+    this.livenessTimer = null;
+    this.liveness = null;
+  }
+
+  private apply(client: Client, verdict: Verdict): void {
+    if (verdict.action === 'dead') {
+      this.lost('The connection stopped answering.', true);
+    } else if (verdict.action === 'probe') {
+      const liveness = this.liveness;
+      client.watchForReceipt(verdict.receipt, () => {
+        if (liveness === this.liveness && liveness?.answered(verdict.receipt)) this.showLive();
+      });
+      // ACK with a receipt: the server answers with a RECEIPT and does nothing else.
+      client.ack('probe', 'probe', { receipt: verdict.receipt });
+    }
+    this.showLive();
+  }
+
+  /** `connected`, or `checking` while a probe after a wake is unanswered; told on a change only. */
+  private showLive(): void {
+    if (!this.confirmed || !this.live) return;
+    const status = this.liveness?.checking ? 'checking' : 'connected';
+    if (status === this.shown) return;
+    this.emit({ status });
+  }
+
+  private emit(state: ConnectionState): void {
+    this.shown = state.status;
+    this.opts.onState(state);
+  }
+
+  /** A wake from sleep: probe a live socket at once; skip the backoff wait of a dead one. */
+  private woke(): void {
+    if (this.stopped) return;
+    if (this.client && this.liveness) this.apply(this.client, this.liveness.woke(Date.now()));
+    else this.reconnectNow();
+  }
+
+  /** The socket is gone or useless: close it, and reconnect now or after the backoff. */
+  private lost(reason: string, reconnectNow: boolean): void {
+    if (this.stopped) return;
+    const client = this.client;
+    if (!client) return;
+    this.client = null;
+    this.dropped(reason);
+    void client.deactivate({ force: true });
+    if (reconnectNow) void this.open();
+    else this.scheduleRetry(reason);
+  }
+
   private scheduleRetry(reason: string): void {
     const base = Math.min(MAX_BACKOFF_MS, 1000 * 2 ** Math.max(0, this.attempt - 1));
     const delay = Math.round(base * (0.5 + Math.random() / 2));
-    this.opts.onState({ status: 'waiting', retryAt: Date.now() + delay, reason });
+    this.emit({ status: 'waiting', retryAt: Date.now() + delay, reason });
     this.retryTimer = setTimeout(() => {
       this.retryTimer = null;
       void this.open();
@@ -301,10 +407,10 @@ export class Connection {
 
   private onNotification(m: IMessage): void {
     const note = parse<Notification>(m);
-    if (note) {
-      this.subs.delete(note.roomId);
-      this.opts.onNotification(note);
-    }
+    if (!note) return;
+    // The server has dropped this connection's subscriptions to a room it lost.
+    if (note.type === 'removed_from_room' || note.type === 'room_deleted') this.subs.delete(note.roomId);
+    this.opts.onNotification(note);
   }
 
   private onQueueError(m: IMessage): void {
@@ -351,4 +457,18 @@ function parse<T>(m: IMessage): T | null {
   } catch {
     return null;
   }
+}
+
+/**
+ * A WebSocket that drops stompjs' bare EOL heart-beats: the probes (liveness.ts) take their
+ * place at the same interval, so the server sees no more messages than before.
+ */
+function probingSocket(url: string): WebSocket {
+  const ws = new WebSocket(url, Versions.default.protocolVersions());
+  const send = ws.send.bind(ws);
+  ws.send = (data) => {
+    if (data === '\n') return;
+    send(data);
+  };
+  return ws;
 }

@@ -6,6 +6,11 @@
  * Delivery of an own message: `sending` until the server's RECEIPT carries its `seq`, then
  * `stored`; `failed` when the send was refused, timed out or the connection dropped. A retry
  * reuses the clientMsgId, so the server stores it at most once.
+ *
+ * A stored message carries the `clientMsgId` it was sent with, so the stored copy settles its
+ * pending send whatever state that is in and however it arrives (live, replay, history): after
+ * an outage the RECEIPT may never come although the message was stored, and without the match
+ * the page would show it twice, once "Sent" and once "Not sent".
  */
 
 import type { Message, Page } from './types';
@@ -191,6 +196,14 @@ export class Timeline {
 
   private settlePending(message: Message): void {
     if (message.type !== 'message' || message.sender?.id !== this.myId) return;
+    if (message.clientMsgId) {
+      // The server says which send this is: no guessing by seq or body.
+      this.pending.delete(message.clientMsgId);
+      for (const p of this.pending.values()) {
+        if (p.matchedSeq === message.seq) delete p.matchedSeq;
+      }
+      return;
+    }
     for (const [id, p] of this.pending) {
       if (p.state === 'stored' && p.seq === message.seq) {
         this.pending.delete(id);

@@ -39,6 +39,8 @@ export interface Message {
   createdAt: string;
   editedAt: string | null;
   deletedAt: string | null;
+  /** The sender's `clientMsgId` of a message (null for system events and REST posts without one). */
+  clientMsgId?: string | null;
 }
 
 export interface Page {
@@ -71,9 +73,13 @@ export type RoomEvent =
   | { type: 'replay'; roomId: string; complete: boolean; lastSeq: number }
   | { type: 'room_updated'; roomId: string; name: string; topic: string; by: User };
 
+/** Notices on `/user/queue/notifications` (docs/protocol.md §4), on every connection of the person. */
 export type Notification =
   | { type: 'removed_from_room'; roomId: string }
-  | { type: 'room_deleted'; roomId: string };
+  | { type: 'room_deleted'; roomId: string }
+  | { type: 'added_to_room'; roomId: string; by: User }
+  | { type: 'direct_message'; roomId: string; seq: number; sender: User; excerpt: string }
+  | { type: 'role_changed'; roomId: string; role: Role };
 
 export interface QueueError {
   type: 'error';

@@ -140,6 +140,11 @@ class MessageOut(_Out):
     created_at: datetime
     edited_at: datetime | None
     deleted_at: datetime | None
+    client_msg_id: str | None = Field(
+        default=None,
+        description="The clientMsgId the sender stored the message with; null for system"
+        " messages and messages posted without one.",
+    )
 
 
 class PageOut(_Out):

@@ -2,8 +2,9 @@
 
 Posting is one round trip to PostgreSQL: ``chatflow_append_message`` locks the room's
 sequence, checks membership, answers a retried ``clientMsgId`` with the first copy and
-stores the message, all in one statement. The REST API and the STOMP SEND path both
-come through ``post``, so the rules are the same on both.
+stores the message, all in one statement; it also returns the room's ``direct_key``, so a
+message in a direct room notifies the other person without a second query. The REST API
+and the STOMP SEND path both come through ``post``, so the rules are the same on both.
 """
 
 from __future__ import annotations
@@ -86,10 +87,14 @@ class MessageService:
             created_at=row[3],
             edited_at=row[4],
             deleted_at=row[5],
+            client_msg_id=cmid,
         )
         created = status == "stored"
         if created:
             self._publisher.message_stored(message)
+            peer = direct_peer(row[9], user.id)
+            if peer is not None:
+                self._publisher.direct_message(message, peer)
         return PostResult(message, created)
 
     def history(
@@ -225,3 +230,12 @@ class MessageService:
         if row is None:
             raise NotFound("no such message")
         return message_from(row)
+
+
+def direct_peer(direct_key: str | None, sender_id: uuid.UUID) -> uuid.UUID | None:
+    """The other member of a direct room, from its ``direct_key`` (``"<low id>:<high id>"``,
+    NULL for other rooms) that the append returns: no query to learn who to notify."""
+    if direct_key is None:
+        return None
+    low, _, high = direct_key.partition(":")
+    return uuid.UUID(high if low == str(sender_id) else low)

@@ -160,8 +160,14 @@ class RoomService:
     def delete(self, user: User, room_id: uuid.UUID) -> None:
         with self._db.connection() as conn:
             require_owner(room_access(conn, room_id, user.id))
-            conn.execute("DELETE FROM rooms WHERE id = %s", (room_id,))
-        self._publisher.room_deleted(room_id)
+            # One statement: its snapshot lists the members the delete then removes (the
+            # cascade), so every one of them is told, not only those subscribed right now.
+            rows = conn.execute(
+                "WITH gone AS (DELETE FROM rooms WHERE id = %s RETURNING id)"
+                " SELECT rm.user_id FROM room_members rm WHERE rm.room_id = %s",
+                (room_id, room_id),
+            ).fetchall()
+        self._publisher.room_deleted(room_id, [row[0] for row in rows])
 
     # -- membership -------------------------------------------------------------------
 
@@ -238,6 +244,7 @@ class RoomService:
                 conn, room_id, MessageKind.MEMBER_JOINED, target, f"added by {actor.username}"
             )
         self._publisher.message_stored(event)
+        self._publisher.added_to_room(room_id, target.id, actor)
         return Member(user=target, role=wanted, joined_at=row[0])
 
     def remove_member(self, actor: User, room_id: uuid.UUID, target_id: uuid.UUID) -> None:
@@ -262,6 +269,7 @@ class RoomService:
         """Owner only. Making someone ``owner`` hands ownership over; the old owner is admin."""
         wanted = Role(role)
         events: list[Message] = []
+        changed: list[tuple[uuid.UUID, Role]] = []
         with self._db.connection() as conn, conn.transaction():
             access = room_access(conn, room_id, actor.id)
             require_owner(access)
@@ -280,6 +288,7 @@ class RoomService:
                         conn, room_id, MessageKind.ROLE_CHANGED, actor, Role.ADMIN.value
                     )
                 )
+                changed.append((actor.id, Role.ADMIN))
             row = conn.execute(
                 "UPDATE room_members SET role = %s WHERE room_id = %s AND user_id = %s"
                 " RETURNING joined_at",
@@ -292,8 +301,11 @@ class RoomService:
                         conn, room_id, MessageKind.ROLE_CHANGED, target, wanted.value
                     )
                 )
+                changed.append((target.id, wanted))
         for event in events:
             self._publisher.message_stored(event)
+        for member_id, new_role in changed:
+            self._publisher.role_changed(room_id, member_id, new_role)
         return Member(user=target, role=wanted, joined_at=row[0])
 
     def direct_room(self, user: User, other: User) -> Room:
@@ -307,11 +319,11 @@ class RoomService:
         key = f"{low.id}:{high.id}"
         with self._db.connection() as conn:
             with conn.transaction():
-                conn.execute(
+                created = conn.execute(
                     "INSERT INTO rooms (id, name, visibility, created_by, direct_key)"
                     " VALUES (%s, %s, 'direct', %s, %s) ON CONFLICT (direct_key) DO NOTHING",
                     (uuid.uuid4(), f"{low.username}, {high.username}", user.id, key),
-                )
+                ).rowcount
                 found = conn.execute(
                     "SELECT id FROM rooms WHERE direct_key = %s", (key,)
                 ).fetchone()
@@ -321,7 +333,11 @@ class RoomService:
                     " VALUES (%s, %s, 'member'), (%s, %s, 'member') ON CONFLICT DO NOTHING",
                     (found[0], low.id, found[0], high.id),
                 )
-            return self._load(conn, found[0], user.id)
+            room = self._load(conn, found[0], user.id)
+        if created:
+            # The other person did not ask for this room: their pages learn of it now.
+            self._publisher.added_to_room(room.id, other.id, user)
+        return room
 
     # -- helpers ------------------------------------------------------------------------
 

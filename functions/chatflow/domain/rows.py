@@ -14,7 +14,7 @@ ROOM_COLUMNS = """r.id, r.name, r.topic, r.visibility, rm.role, r.last_seq,
 
 MESSAGE_SELECT = """
 SELECT m.room_id, m.seq, m.id, m.kind, m.body, m.created_at, m.edited_at, m.deleted_at,
-       s.id, s.username, s.display_name, j.id, j.username, j.display_name
+       s.id, s.username, s.display_name, j.id, j.username, j.display_name, m.client_msg_id
 FROM messages m
 LEFT JOIN users s ON s.id = m.sender_id
 LEFT JOIN users j ON j.id = m.subject_id
@@ -59,6 +59,7 @@ def message_from(row: tuple[Any, ...]) -> Message:
         deleted_at=row[7],
         sender=user_from(row, 8),
         subject=user_from(row, 11),
+        client_msg_id=row[14],
     )
 
 

@@ -11,10 +11,10 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from typing import Any, Protocol
 
-from chatflow.models import Message, Room, User
+from chatflow.models import Message, Role, Room, User
 from chatflow.stomp import error, serialize
 from chatflow.ws import destinations
 from chatflow.ws.connections import ConnectionRecord, Subscription
@@ -22,6 +22,10 @@ from chatflow.ws.fanout_jobs import OutboundMessage
 from chatflow.ws.gateway import ConnectionsApi
 
 logger = logging.getLogger(__name__)
+
+# How much of a direct message its notice carries: enough for a preview line, and the
+# notice stays small whatever the message (up to MAX_MESSAGE_CHARS) is.
+DIRECT_EXCERPT_CHARS = 140
 
 
 class FanoutPort(Protocol):
@@ -126,10 +130,13 @@ class WebSocketPublisher:
             }
             self._fanout.to_room(str(room_id), frame_renderer(_json(offline), str(uuid.uuid4())))
 
-    def room_deleted(self, room_id: uuid.UUID) -> None:
+    def room_deleted(self, room_id: uuid.UUID, member_ids: Collection[uuid.UUID]) -> None:
         dropped = self._table.drop_room(str(room_id))
         note = _json({"type": "room_deleted", "roomId": str(room_id)})
-        for user_id in {sub.user_id for sub in dropped}:
+        # Every member, not only those subscribed now: a page that lists the room without
+        # watching it (or between two connections) must drop it as well.
+        told = {str(m) for m in member_ids} | {sub.user_id for sub in dropped}
+        for user_id in sorted(told):
             self._fanout.to_user(
                 user_id, destinations.NOTIFICATIONS, frame_renderer(note, str(uuid.uuid4()))
             )
@@ -207,3 +214,29 @@ class WebSocketPublisher:
         finally:
             self._api.post(cid, serialize(error(reason)))
             self._api.delete(cid)
+
+    # -- notices on /user/queue/notifications (after the ephemeral signals: appended last) ------
+
+    def added_to_room(self, room_id: uuid.UUID, user_id: uuid.UUID, by: User) -> None:
+        self._notify(user_id, {"type": "added_to_room", "roomId": str(room_id), "by": _user(by)})
+
+    def direct_message(self, message: Message, recipient_id: uuid.UUID) -> None:
+        if message.sender is None:
+            return
+        note = {
+            "type": "direct_message",
+            "roomId": str(message.room_id),
+            "seq": message.seq,
+            "sender": _user(message.sender),
+            "excerpt": message.body[:DIRECT_EXCERPT_CHARS],
+        }
+        self._notify(recipient_id, note)
+
+    def role_changed(self, room_id: uuid.UUID, user_id: uuid.UUID, role: Role) -> None:
+        self._notify(user_id, {"type": "role_changed", "roomId": str(room_id), "role": role.value})
+
+    def _notify(self, user_id: uuid.UUID, note: dict[str, Any]) -> None:
+        """One notice to every connection of the user subscribed to its notifications."""
+        self._fanout.to_user(
+            str(user_id), destinations.NOTIFICATIONS, frame_renderer(_json(note), str(uuid.uuid4()))
+        )

@@ -293,6 +293,8 @@ export class ChatView {
         'div',
         { class: 'meta' },
         h('span', { class: 'sender' }, name),
+        // Display names are not unique: the username tells two people of the same name apart.
+        !own && m.sender ? h('span', { class: 'username' }, `@${m.sender.username}`) : null,
         h('time', { datetime: m.createdAt }, time),
         m.editedAt && !m.deletedAt ? h('span', { class: 'edited' }, '(edited)') : null,
       ),

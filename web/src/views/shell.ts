@@ -4,6 +4,13 @@ import { h } from '../dom';
 import type { ConnectionState } from '../stomp';
 import type { User } from '../types';
 
+/**
+ * What an alert is about, so it can clear itself: `rooms` and `members` (a list that could
+ * not be loaded: cleared by the next load that works), `request` (a refused or failed action:
+ * cleared by the next one that succeeds), `notice` (news, such as a room lost: dismissed).
+ */
+export type AlertCause = 'rooms' | 'members' | 'request' | 'notice';
+
 export class Shell {
   readonly el: HTMLElement;
   readonly body: HTMLDivElement;
@@ -13,6 +20,8 @@ export class Shell {
   private readonly reconnect: HTMLButtonElement;
   private readonly announcer: HTMLDivElement;
   private readonly alert: HTMLDivElement;
+  /** What the alert shown reports; it clears itself when that condition ends. */
+  private alertCause: AlertCause | null = null;
   private tick: ReturnType<typeof setInterval> | null = null;
 
   constructor(me: User, onSignOut: () => void, onReconnect: () => void) {
@@ -65,8 +74,11 @@ export class Shell {
       case 'connected':
         this.connText.textContent = 'Connected';
         break;
+      case 'checking':
+        this.connText.textContent = 'Checking the connection…';
+        break;
       case 'connecting':
-        this.connText.textContent = state.attempt > 1 ? 'Reconnecting…' : 'Connecting…';
+        this.connText.textContent = state.reconnecting || state.attempt > 1 ? 'Reconnecting…' : 'Connecting…';
         break;
       case 'waiting': {
         this.connText.textContent = `Offline. ${state.reason} Reconnecting soon.`;
@@ -91,7 +103,12 @@ export class Shell {
     }, 50);
   }
 
-  showAlert(text: string): void {
+  /**
+   * Show `text` in the banner until dismissed or until `resolved(cause)` says the condition
+   * it reports has ended (a later load succeeded, the connection is back).
+   */
+  showAlert(text: string, cause: AlertCause = 'request'): void {
+    this.alertCause = text ? cause : null;
     this.alert.textContent = text;
     this.alert.hidden = !text;
     if (text) {
@@ -99,6 +116,11 @@ export class Shell {
       dismiss.addEventListener('click', () => this.showAlert(''));
       this.alert.append(' ', dismiss);
     }
+  }
+
+  /** The condition `cause` is over: its alert, if it is the one shown, goes away. */
+  resolved(cause: AlertCause): void {
+    if (this.alertCause === cause) this.showAlert('');
   }
 
   destroy(): void {

@@ -180,3 +180,59 @@ describe('delivery state of own messages', () => {
     expect(tl.rows().map((r) => r.kind === 'stored' && r.delivery)).toEqual([null, null]);
   });
 });
+
+describe('reconciling own sends by clientMsgId', () => {
+  const own = (seq: number, body: string, cid: string) => msg(seq, body, ME, { clientMsgId: cid });
+  const kinds = (tl: Timeline) =>
+    tl.rows().map((r) => (r.kind === 'pending' ? `pending:${r.pending.state}` : `stored:${r.delivery}`));
+
+  it('settles a failed send when its stored copy is replayed after an outage', () => {
+    const tl = new Timeline('r', ME);
+    tl.startSend('c1', 'hello');
+    // The connection dropped before the RECEIPT: the page does not know it was stored.
+    tl.markFailed('c1', 'The connection was lost.');
+    tl.add(own(4, 'hello', 'c1'));
+    expect(kinds(tl)).toEqual(['stored:stored']);
+    expect(tl.pendingSends()).toHaveLength(0);
+    expect(tl.retry('c1')).toBeUndefined();
+  });
+
+  it('settles a send from a history page as well as from a live MESSAGE', () => {
+    const tl = new Timeline('r', ME);
+    tl.startSend('c1', 'hello');
+    tl.markFailed('c1', 'Not confirmed by the server in time.');
+    tl.addPage({ items: [msg(1), own(2, 'hello', 'c1')], nextBefore: null, nextAfter: null }, 'newest');
+    expect(kinds(tl)).toEqual(['stored:null', 'stored:stored']);
+  });
+
+  it('pairs two sends of the same text with the copies the server names', () => {
+    const tl = new Timeline('r', ME);
+    tl.startSend('a', 'same');
+    tl.startSend('b', 'same');
+    tl.add(own(8, 'same', 'b'));
+    expect(tl.pendingSends().map((p) => p.clientMsgId)).toEqual(['a']);
+    // A late RECEIPT of the settled send changes nothing; the other is still on its way.
+    tl.markStored('b', 8);
+    expect(kinds(tl)).toEqual(['stored:stored', 'pending:sending']);
+    tl.add(own(9, 'same', 'a'));
+    expect(kinds(tl)).toEqual(['stored:stored', 'stored:stored']);
+  });
+
+  it('drops a guess by text once the guessed message turns out to be another send', () => {
+    const tl = new Timeline('r', ME);
+    tl.startSend('a', 'same');
+    tl.add(msg(8, 'same', ME)); // no clientMsgId (an old server): guessed to be "a"
+    tl.startSend('b', 'same');
+    tl.add(own(9, 'same', 'a'));
+    expect(tl.pendingSends().map((p) => p.clientMsgId)).toEqual(['b']);
+    expect(kinds(tl)).toEqual(['stored:stored', 'stored:stored', 'pending:sending']);
+  });
+
+  it('leaves a failed send alone when a stored message of another clientMsgId has its text', () => {
+    const tl = new Timeline('r', ME);
+    tl.startSend('c1', 'hello');
+    tl.markFailed('c1', 'lost');
+    tl.add(own(4, 'hello', 'other-device'));
+    expect(kinds(tl)).toEqual(['stored:stored', 'pending:failed']);
+  });
+});
