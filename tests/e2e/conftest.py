@@ -22,7 +22,7 @@ import psutil  # type: ignore[import-untyped]
 import pytest
 
 from local.launcher import StackProcess
-from tests.helpers.limits import raised_write_limits_env
+from local.limits import raised_write_limits_env
 
 IDLE_TIMEOUT = 10
 OPTIONS = ("--idle-timeout", str(IDLE_TIMEOUT), "--faults")

@@ -21,8 +21,8 @@ from pathlib import Path
 import psutil  # type: ignore[import-untyped]
 
 from local.launcher import StackProcess
+from local.limits import raised_write_limits_env
 from local.services import EmbeddedPostgres, EmbeddedValkey, MotoDynamoDB
-from tests.helpers.limits import raised_write_limits_env
 
 PRESENCE_TTL_SECONDS = 3
 SWEEP_INTERVAL_SECONDS = 1

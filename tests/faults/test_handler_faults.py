@@ -15,8 +15,8 @@ import pytest
 import redis
 
 from chatflow.settings import Settings
+from local.limits import raised_write_limits
 from tests.helpers.events import lambda_context, ws_disconnect_event
-from tests.helpers.limits import raised_write_limits
 from tests.helpers.ws_harness import WsClient, wait_until
 from tests.integration.conftest import JWT_SECRET
 from tests.integration.ws_world import World, bodies

@@ -12,8 +12,8 @@ from chatflow.api.app import create_app
 from chatflow.container import Container, build_container
 from chatflow.publisher import RecordingPublisher
 from chatflow.settings import Settings
+from local.limits import raised_write_limits
 from tests.helpers.api import ApiClient
-from tests.helpers.limits import raised_write_limits
 
 JWT_SECRET = "test-secret-that-is-long-enough-for-hs256-0123456789"
 

@@ -17,9 +17,9 @@ from chatflow.api.app import create_app
 from chatflow.stomp import Frame
 from chatflow.ws.connections import ConnectionTable
 from chatflow.ws.runtime import Runtime, get_runtime
+from local.limits import raised_write_limits_env
 from tests.helpers.api import ApiClient, TestUser
 from tests.helpers.connections_endpoint import ConnectionsEndpoint
-from tests.helpers.limits import raised_write_limits_env
 from tests.helpers.ws_harness import Gateway, WsClient, ws_functions
 from tests.integration.conftest import JWT_SECRET
 

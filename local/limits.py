@@ -1,8 +1,9 @@
-"""The write throttles raised, for suites that measure something other than throttling.
+"""The write throttles raised, for stacks that measure something other than throttling.
 
 The limits themselves are tested at integration level (tests/integration/test_throttles.py);
-everywhere else a test that creates many rooms, joins, edits or asks for many tickets must
-not start failing with 429 because of them.
+everywhere else — the test suites' stacks and handlers, the benchmarks' stacks — a run that
+creates many rooms, joins, edits or asks for many tickets must not start failing with 429
+because of them.
 """
 
 from __future__ import annotations
