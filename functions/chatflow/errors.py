@@ -67,3 +67,15 @@ class Unavailable(ChatFlowError):
     """A backing service is down; the request may be retried unchanged."""
 
     code = "unavailable"
+
+
+class DatabaseUnavailable(Unavailable):
+    """PostgreSQL could not be reached, or failed in the middle of a statement.
+
+    Raised by the database adapter (``chatflow.db.connection``) in place of the driver's
+    own errors, so that no layer above it needs to know which driver is underneath: the
+    REST layer answers 503, the STOMP session tells a sender to send again.
+    """
+
+    def __init__(self, detail: str = "the database is unavailable; try again shortly") -> None:
+        super().__init__(detail)

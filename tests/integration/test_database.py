@@ -11,6 +11,7 @@ import pytest
 
 from chatflow.db.connection import PooledDatabase, SingleConnectionDatabase
 from chatflow.db.migrate import Migration, MigrationError, apply_migrations, discover, main
+from chatflow.errors import DatabaseUnavailable
 
 
 @pytest.fixture
@@ -90,11 +91,33 @@ def test_a_broken_connection_is_replaced(clean_db: str) -> None:
     with db.connection() as conn:
         first_pid = conn.info.backend_pid
     _kill_backends(clean_db)
-    with pytest.raises(psycopg.OperationalError), db.connection() as conn:
+    with pytest.raises(DatabaseUnavailable) as lost, db.connection() as conn:
         conn.execute("SELECT 1")
+    assert isinstance(lost.value.__cause__, psycopg.OperationalError)
     with db.connection() as conn:
         assert conn.execute("SELECT 1").fetchone() == (1,)
         assert conn.info.backend_pid != first_pid
+    db.close()
+
+
+def test_an_unreachable_database_is_unavailable_not_a_driver_error() -> None:
+    """Nothing above the adapter sees psycopg: a refused connect is the domain's error."""
+    from local.services import free_port
+
+    db = SingleConnectionDatabase(f"postgresql://nobody@127.0.0.1:{free_port()}/none", 1)
+    with pytest.raises(DatabaseUnavailable) as refused, db.connection():
+        pass
+    assert refused.value.detail == "the database is unavailable; try again shortly"
+    assert isinstance(refused.value.__cause__, psycopg.OperationalError)
+
+
+def test_a_statement_the_server_cancels_is_unavailable(clean_db: str) -> None:
+    db = PooledDatabase(clean_db, max_size=1)
+    with pytest.raises(DatabaseUnavailable), db.connection() as conn:
+        conn.execute("SET statement_timeout = 50")
+        conn.execute("SELECT pg_sleep(2)")
+    with db.connection() as conn:
+        assert conn.execute("SELECT 1").fetchone() == (1,)
     db.close()
 
 

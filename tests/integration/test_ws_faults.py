@@ -76,6 +76,32 @@ def test_pg_down_gives_error_and_no_receipt_then_the_retry_stores_once(
     assert [r[0] for r in rows] == ["before", "during"]
 
 
+def test_pg_down_a_subscribe_or_rest_call_is_told_unavailable_not_internal_error(
+    world: World, own_pg: EmbeddedPostgres
+) -> None:
+    """The outage reaches the session and the REST layer as the domain's
+    ``DatabaseUnavailable`` (the adapter translates the driver's error), so it is answered
+    in words: 503 with Retry-After over REST, an ``unavailable`` error over STOMP."""
+    alice = world.api.user()
+    room = world.api.room(alice)
+    client = world.open(alice, subscribe_errors=True)
+    client.receive()
+    own_pg.kill()
+    world.subscribe(client, room)
+    frames = client.receive()
+    assert all("internal error" not in (f.header("message") or "") for f in frames)
+    [refused] = bodies(frames, "error")
+    assert refused["code"] == "unavailable"
+    assert refused["message"] == "the database is unavailable; try again shortly"
+    assert not client.closed
+    answer = world.api.call("GET", f"/api/rooms/{room}", alice)
+    assert answer.status_code == 503 and answer.headers["Retry-After"] == "1"
+    assert answer.json()["type"].endswith("/unavailable")
+    own_pg.start()
+    world.subscribe(client, room, sub_id="again")
+    assert "RECEIPT" in [f.command for f in client.receive()]
+
+
 class _Records(logging.Handler):
     def __init__(self) -> None:
         super().__init__(logging.WARNING)

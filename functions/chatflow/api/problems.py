@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-import psycopg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -86,6 +85,8 @@ async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
         (v for k, v in STATUS_BY_ERROR.items() if isinstance(exc, k)), (400, "Bad request")
     )
     headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, RateLimited) else None
+    if isinstance(exc, Unavailable):
+        headers = {"Retry-After": "1"}
     if isinstance(exc, Unauthenticated):
         headers = {"WWW-Authenticate": "Bearer"}
     errors = None
@@ -120,16 +121,6 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     return problem(exc.status_code, detail, headers=headers)
 
 
-async def _database_down(request: Request, exc: Exception) -> JSONResponse:
-    logger.error("database unavailable", extra={"error": type(exc).__name__})
-    return problem(
-        503,
-        "the database is unavailable; try again shortly",
-        "unavailable",
-        headers={"Retry-After": "1"},
-    )
-
-
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     logger.exception("unhandled error")
     return problem(500, "something went wrong on our side", "internal")
@@ -139,5 +130,4 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(ChatFlowError, _domain_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
-    app.add_exception_handler(psycopg.OperationalError, _database_down)
     app.add_exception_handler(Exception, _unexpected)

@@ -5,7 +5,8 @@ is both enough and the cheapest (RDS Proxy multiplexes them). It is checked befo
 and replaced when broken, so a database restart costs one failed request at most.
 A long-lived server (the local stack's workers, benchmarks) uses a pool instead.
 Both hand out autocommit connections: a single statement is its own transaction, and
-code that needs more opens ``conn.transaction()`` explicitly.
+code that needs more opens ``conn.transaction()`` explicitly. An outage leaves this module
+as :class:`chatflow.errors.DatabaseUnavailable`, never as the driver's error.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from typing import Any, Protocol
 import psycopg
 from psycopg.rows import TupleRow
 
+from chatflow.errors import DatabaseUnavailable
+
 logger = logging.getLogger(__name__)
 
 Connection = psycopg.Connection[TupleRow]
@@ -30,6 +33,14 @@ class Database(Protocol):
     def connection(self) -> AbstractContextManager[Connection]: ...
 
     def close(self) -> None: ...
+
+
+def _unavailable(exc: psycopg.OperationalError) -> DatabaseUnavailable:
+    """The driver's outage (lost connection, refused connect, pool timeout, a statement
+    cancelled or rolled back by the server) in the domain's words; logged once here, by
+    class only (the message may hold connection details)."""
+    logger.warning("database unavailable", extra={"error": type(exc).__name__})
+    return DatabaseUnavailable()
 
 
 def iam_auth_password(conninfo: str, region: str) -> str:
@@ -83,16 +94,19 @@ class SingleConnectionDatabase:
                 if conn is not None:
                     logger.warning("database connection was broken; reconnecting")
                     conn.close()
-                conn = self._conn = self._open()
+                try:
+                    conn = self._conn = self._open()
+                except psycopg.OperationalError as exc:
+                    raise _unavailable(exc) from exc
             try:
                 yield conn
-            except psycopg.OperationalError:
+            except psycopg.OperationalError as exc:
                 # The server went away mid-statement: drop the connection so the next
                 # request reconnects instead of failing on a dead socket.
                 if conn.broken or conn.closed:
                     self._conn = None
                     conn.close()
-                raise
+                raise _unavailable(exc) from exc
 
     def close(self) -> None:
         with self._lock:
@@ -122,8 +136,11 @@ class PooledDatabase:
 
     @contextmanager
     def connection(self) -> Iterator[Connection]:
-        with self._pool.connection() as conn:
-            yield conn
+        try:
+            with self._pool.connection() as conn:
+                yield conn
+        except psycopg.OperationalError as exc:  # PoolTimeout is one too
+            raise _unavailable(exc) from exc
 
     def close(self) -> None:
         self._pool.close()

@@ -30,11 +30,10 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-import psycopg
-
 from chatflow.errors import (
     ChatFlowError,
     Conflict,
+    DatabaseUnavailable,
     InvalidInput,
     RateLimited,
     Unauthenticated,
@@ -294,7 +293,7 @@ class StompSession:
             result = self._d.messages.post(
                 identity.user, target.room_id, text, client_msg_id, rate_checked=True
             )
-        except psycopg.OperationalError:
+        except DatabaseUnavailable:
             logger.warning("message not stored: database unavailable")
             raise SessionError(
                 "the message was not stored (database unavailable); reconnect and send it"
