@@ -150,3 +150,41 @@ def test_each_kind_of_outside_reference_is_caught(text: str, what: str) -> None:
 )
 def test_ordinary_text_is_not_flagged(text: str) -> None:
     assert citations_in("sample.md", text) == []
+
+
+def repository_table() -> dict[str, str]:
+    """README's "Repository" table: first column (without backticks) -> its row's text."""
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("\n## Repository\n", 1)[1].split("\n## ", 1)[0]
+    rows = {}
+    for line in section.splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if len(cells) >= 2 and cells[0].startswith("`"):
+            rows[cells[0].strip("`")] = "|".join(cells[1:])
+    return rows
+
+
+def test_the_readme_repository_table_matches_the_layout() -> None:
+    """Every top-level folder has a row and every row names something that exists; the
+    functions, tests and docs rows name every package, suite and document in them."""
+    rows = repository_table()
+    files = repository_files()
+    top_folders = {p.split("/", 1)[0] + "/" for p in files if "/" in p and not p.startswith(".")}
+    rowless = sorted(top_folders - set(rows))
+    assert not rowless, f"top-level folders without a row: {rowless}"
+    missing = [name for name in rows if not (ROOT / name).exists()]
+    assert not missing, f"rows for what does not exist: {missing}"
+
+    packages = {
+        p.split("/")[2] for p in files if re.fullmatch(r"functions/chatflow/\w+/__init__\.py", p)
+    }
+    unnamed = sorted(p for p in packages if f"`{p}/`" not in rows["functions/"])
+    assert not unnamed, f"chatflow packages the functions row does not name: {unnamed}"
+
+    suites = {p.split("/")[1] for p in files if re.fullmatch(r"tests/\w+/.+", p)}
+    unnamed = sorted(s for s in suites if f"`{s}`" not in rows["tests/"])
+    assert not unnamed, f"test folders the tests row does not name: {unnamed}"
+
+    documents = {p for p in files if re.fullmatch(r"docs/[\w-]+\.md", p)}
+    unlinked = sorted(d for d in documents if f"({d})" not in rows["docs/"])
+    assert not unlinked, f"documents the docs row does not link: {unlinked}"
