@@ -188,3 +188,23 @@ def test_the_readme_repository_table_matches_the_layout() -> None:
     documents = {p for p in files if re.fullmatch(r"docs/[\w-]+\.md", p)}
     unlinked = sorted(d for d in documents if f"({d})" not in rows["docs/"])
     assert not unlinked, f"documents the docs row does not link: {unlinked}"
+
+
+def test_the_readme_settings_table_names_every_setting() -> None:
+    """docs/architecture.md sends readers to README's "Settings" for every variable, so the
+    table must name each field of the settings model (and nothing the model lacks)."""
+    from chatflow.settings import Settings
+
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("\n## Settings\n", 1)[1].split("\n## ", 1)[0]
+    named = {
+        name
+        for line in section.splitlines()
+        if line.startswith("| `")
+        for name in re.findall(r"`([A-Z][A-Z0-9_]+)`", line.split("|")[1])
+    }
+    fields = {
+        str(field.validation_alias or name).upper() for name, field in Settings.model_fields.items()
+    }
+    assert sorted(fields - named) == [], "README's Settings table lacks these variables"
+    assert sorted(named - fields) == [], "README lists variables the settings model lacks"
