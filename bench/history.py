@@ -1,11 +1,12 @@
 """History pages: keyset (``seq < cursor``) against OFFSET, deep into a 2-million-message room.
 
-DESIGN §4 says history is keyset-paginated on ``(room_id, seq)``, never OFFSET. This script
-shows why with numbers: it loads 10 million messages (one room of 2 million, the rest spread
-over 800 rooms, arriving interleaved as they would in production) into the real schema with
-COPY, then asks PostgreSQL for a 50-message page at increasing depths, by the exact query the
-API runs and by its OFFSET equivalent. Times are the server's own ``Execution Time`` from
-``EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON)``, so network and driver costs do not blur them.
+History is keyset-paginated on ``(room_id, seq)``, never OFFSET (docs/architecture.md, "Data
+model"). This script shows why with numbers: it loads 10 million messages (one room of 2
+million, the rest spread over 800 rooms, arriving interleaved as they would in production)
+into the real schema with COPY, then asks PostgreSQL for a 50-message page at increasing
+depths, by the exact query the API runs and by its OFFSET equivalent. Times are the server's
+own ``Execution Time`` from ``EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON)``, so network and
+driver costs do not blur them.
 
 The keyset page must stay under 1 ms at every depth and be flat (deepest page at most twice
 the newest one); the script exits 1 when it is not.

@@ -3,10 +3,10 @@
 The stored history of each room (read over REST, keyset pages ``after=``) is the truth. Every
 client subscribed before the first SEND of the run, so it must have received every event
 stored in its room after the room's ``lastSeq`` at that moment (the baseline): exactly once,
-and nothing else. Arrival order is reported, not required: DESIGN §3 lets concurrent
-deliveries arrive out of order, and clients sort by ``seq``. Every SEND that got a RECEIPT
-must be stored under the receipt's ``x-seq`` with its body, and every stored message of the
-run must be one that a client sent.
+and nothing else. Arrival order is reported, not required: concurrent deliveries may arrive
+out of order, and clients sort by ``seq`` (docs/protocol.md §5). Every SEND that got a
+RECEIPT must be stored under the receipt's ``x-seq`` with its body, and every stored message
+of the run must be one that a client sent.
 """
 
 from __future__ import annotations

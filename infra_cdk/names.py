@@ -1,7 +1,8 @@
 """Names the infrastructure shares with the Lambda code: one place, so both sides agree.
 
 The handlers, the environment variables and the per-function permissions are a contract
-with ``functions/`` (DESIGN.md §5); everything else in the app refers to these constants.
+with ``functions/`` (README.md, "Settings"; docs/deploy.md); everything else in the app
+refers to these constants.
 """
 
 from __future__ import annotations

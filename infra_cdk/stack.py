@@ -1,4 +1,4 @@
-"""One ChatFlow stage as one stack: the capabilities wired as DESIGN.md §1 draws them."""
+"""One ChatFlow stage as one stack: the capabilities wired as docs/architecture.md draws them."""
 
 from __future__ import annotations
 

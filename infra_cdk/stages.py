@@ -46,7 +46,7 @@ class StageConfig:
     ws_rate_limit: int
     ws_burst_limit: int
     waf_requests_per_5min_per_ip: int
-    # Application settings (DESIGN.md §5)
+    # Application settings (README.md, "Settings")
     jwt_ttl_seconds: int = 86400
     presence_ttl_seconds: int = 60
     fanout_inline_max: int = 200

@@ -1,4 +1,4 @@
-"""One settings model per process, validated once at init (DESIGN.md §5).
+"""One settings model per process, validated once at init (README.md, "Settings").
 
 A missing or invalid setting must fail the cold start loudly and name itself,
 so misconfiguration shows at deploy time rather than at the first message.

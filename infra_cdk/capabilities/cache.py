@@ -1,7 +1,7 @@
 """ElastiCache Serverless (Valkey): presence, rate limits and token revocations.
 
 Serverless caches always speak TLS and run in cluster mode; the code's keys share a
-hash tag per room (DESIGN.md §4), so multi-key Lua scripts stay on one slot.
+hash tag per room (docs/architecture.md, "Data model"), so multi-key Lua scripts stay on one slot.
 """
 
 from __future__ import annotations

@@ -1,4 +1,6 @@
-"""The DynamoDB connection table (DESIGN.md §4): on-demand, TTL ``expiresAt``, PITR.
+"""The DynamoDB connection table: on-demand, TTL ``expiresAt``, PITR.
+
+Its items are listed in docs/architecture.md, "Data model".
 
 API Gateway's $disconnect is best-effort; the TTL attribute lets DynamoDB drop what the
 sweeper and 410 Gone clean-ups missed. Fan-out reads one partition with a Query.

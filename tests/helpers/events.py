@@ -168,7 +168,7 @@ def json_body(result: Mapping[str, Any]) -> Any:
 
 
 # -- WebSocket API events -------------------------------------------------------------
-# Built from the events captured from a real WebSocket API (shared/aws-events): the
+# Built from the events captured from a real WebSocket API (tests/data/aws-events): the
 # REQUEST authorizer's input, the $connect event (the authorizer request's headers, query
 # and context plus the authorizer's output), $default and $disconnect.
 
@@ -296,7 +296,7 @@ def ws_disconnect_event(
 def function_environment(
     database_url: str, redis_url: str, jwt_secret: str, **overrides: str
 ) -> dict[str, str]:
-    """The environment variables a deployment gives the functions (DESIGN.md §5).
+    """The environment variables a deployment gives the functions (README.md, "Settings").
 
     ``overrides`` take setting names in any case (``rate_auth_burst="2"``).
     """

@@ -1,4 +1,7 @@
-"""template_localstack.yml: valid for cfn-lint, translatable by SAM, and shaped as DESIGN.md says.
+"""template_localstack.yml: valid for cfn-lint, translatable by SAM, shaped as documented.
+
+The shape is the one docs/architecture.md ("The three runtimes") and README.md ("Run on
+LocalStack") describe.
 
 The assertions run on the translated template, which is what CloudFormation (or LocalStack)
 deploys: Globals merged into every function, events expanded into rules and mappings.

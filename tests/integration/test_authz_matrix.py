@@ -2,7 +2,7 @@
 
 Each row is one actor calling one endpoint of a public or a private room, in a world of
 its own (destructive rows such as DELETE cannot leak into other rows). The rules, from
-DESIGN.md §7 and ``chatflow.domain.access``:
+docs/architecture.md ("Who may do what") and ``chatflow.domain.access``:
 
 - no token or a bad token: 401 everywhere;
 - a private room is invisible to non-members: 404 for everything, the same answer as for

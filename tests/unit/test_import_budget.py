@@ -1,8 +1,8 @@
 """Import budgets: which third-party packages each handler's cold start may load.
 
 Cold start is paid on every new container, so each handler imports only what its path
-needs (DESIGN.md §2). Each handler module is imported in a fresh interpreter with the
-environment a deployment gives it, and the top-level packages it added to
+needs (docs/architecture.md, "Arrows"). Each handler module is imported in a fresh
+interpreter with the environment a deployment gives it, and the top-level packages it added to
 ``sys.modules`` are compared with its budget: a forbidden package fails the test, and
 so does any package missing from the pinned allow-list, so a new dependency on a cold
 path is a reviewed decision. ``sys.modules`` is read rather than ``-X importtime``

@@ -1,5 +1,5 @@
 /**
- * Who may do what in a room, as the server decides it (DESIGN.md §7): the page shows only the
+ * Who may do what in a room, as the server decides it (docs/architecture.md, "Who may do what"): the page shows only the
  * controls that can succeed, and the server still refuses everything else.
  */
 

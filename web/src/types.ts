@@ -1,4 +1,4 @@
-/** Wire shapes of the REST API (DESIGN.md §7) and the STOMP MESSAGE bodies (docs/protocol.md §4). */
+/** Wire shapes of the REST API (README.md, "Using the APIs"; the OpenAPI document at /api/openapi.json) and the STOMP MESSAGE bodies (docs/protocol.md §4). */
 
 export interface User {
   id: string;

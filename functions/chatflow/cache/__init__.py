@@ -1,1 +1,4 @@
-"""Redis/Valkey adapters: revocations, rate limits and presence (DESIGN.md §4)."""
+"""Redis/Valkey adapters: revocations, rate limits and presence.
+
+The keys and what each holds: docs/architecture.md, "Data model".
+"""

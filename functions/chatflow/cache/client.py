@@ -1,8 +1,8 @@
 """The Redis/Valkey client, with short timeouts so a dead cache cannot stall a request.
 
-Callers treat the cache as optional where DESIGN.md lets them (presence, revocation
-look-ups, rate limits) and log a warning once per container, not once per request,
-when it is unreachable.
+Callers treat the cache as optional where docs/adr/0004-cache-failure-policy.md lets
+them (presence, revocation look-ups, rate limits) and log a warning once per container,
+not once per request, when it is unreachable.
 
 ElastiCache Serverless exists only in cluster mode: its endpoint answers ``MOVED`` for keys
 of other shards, which a plain client cannot follow. ``REDIS_CLUSTER=true`` (set by the CDK

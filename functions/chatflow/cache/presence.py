@@ -1,4 +1,4 @@
-"""Presence in Redis (DESIGN.md §4): one sorted set per room, ``presence:{roomId}``.
+"""Presence in Redis: one sorted set per room, ``presence:{roomId}``.
 
 Members are ``userId:connectionId`` and scores the connection's expiry in epoch
 milliseconds. A user is online in a room while any of their connections has a score in

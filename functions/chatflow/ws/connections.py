@@ -1,4 +1,4 @@
-"""The DynamoDB connection table (DESIGN.md §4): who is connected, and who listens where.
+"""The DynamoDB connection table: who is connected, and who listens where.
 
 One table, four kinds of item, every one with the TTL attribute ``expiresAt``:
 

@@ -1,4 +1,4 @@
-"""STOMP destinations of DESIGN.md §3, parsed once into typed values."""
+"""STOMP destinations (docs/protocol.md §3), parsed once into typed values."""
 
 from __future__ import annotations
 

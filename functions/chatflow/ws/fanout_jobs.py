@@ -42,7 +42,7 @@ def render_message_frame(
     body: str | bytes,
     headers: Iterable[Header] = (),
 ) -> bytes:
-    """The wire bytes of one STOMP 1.2 MESSAGE frame with a JSON body (DESIGN.md §3)."""
+    """The wire bytes of one STOMP 1.2 MESSAGE frame with a JSON body (docs/protocol.md §4)."""
     frame = message(
         destination, subscription_id, message_id, body, [("content-type", JSON), *headers]
     )

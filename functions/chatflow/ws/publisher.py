@@ -2,7 +2,7 @@
 
 Implements ``chatflow.publisher.Publisher`` for the REST API and the STOMP session alike,
 so a message posted over REST reaches WebSocket subscribers exactly as one sent over
-STOMP. Every MESSAGE body is JSON with a ``type`` (DESIGN.md §3); stored events use the
+STOMP. Every MESSAGE body is JSON with a ``type`` (docs/protocol.md §4); stored events use the
 message id ``<roomId>:<seq>`` so a client can de-duplicate by it as well as by ``seq``.
 """
 

@@ -1,4 +1,4 @@
--- Users, rooms, memberships and messages (DESIGN.md §4).
+-- Users, rooms, memberships and messages (docs/architecture.md, "Data model").
 -- Per-room order comes from rooms.last_seq, taken under the room row's lock in the
 -- same transaction that stores the message, so seq is gap-free and strictly ordered.
 
