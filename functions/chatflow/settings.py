@@ -54,7 +54,7 @@ class Settings(BaseSettings):
     rate_auth_per_minute: PositiveInt = 10
     rate_send_burst: PositiveInt = 30
     rate_send_per_second: PositiveInt = 10
-    # Costly writes, per user (docs/protocol.md "Rate limits"); the password change also
+    # Costly writes, per user (README, "Settings"; 429 with Retry-After); the password change also
     # per client address, like login.
     rate_password_burst: PositiveInt = 5
     rate_password_per_minute: PositiveInt = 1
