@@ -6,7 +6,6 @@ so a warm Lambda container reuses its PostgreSQL connection and Redis client.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -20,7 +19,7 @@ from chatflow.domain.messages import MessageService
 from chatflow.domain.presence import PresenceService
 from chatflow.domain.rooms import RoomService
 from chatflow.publisher import NullPublisher, Publisher
-from chatflow.security.tokens import TokenService, secret_from_secrets_manager
+from chatflow.security.tokens import TokenService
 from chatflow.settings import Settings, get_settings
 
 
@@ -35,14 +34,6 @@ class Container:
     presence: PresenceService
     limiter: RateLimiter
     rates: WritePolicies
-
-
-def jwt_secret_provider(settings: Settings) -> Callable[[], str]:
-    if settings.jwt_secret is not None:
-        value = settings.jwt_secret.get_secret_value()
-        return lambda: value
-    arn, endpoint, region = settings.jwt_secret_arn, settings.aws_endpoint_url, settings.aws_region
-    return lambda: secret_from_secrets_manager(arn, endpoint, region)
 
 
 def build_container(
@@ -64,13 +55,7 @@ def build_container(
         cache if cache is not None else open_redis(settings.redis_url, settings.redis_cluster)
     )
     pub = publisher if publisher is not None else NullPublisher()
-    tokens = TokenService(
-        jwt_secret_provider(settings),
-        settings.jwt_issuer,
-        settings.jwt_audience,
-        settings.jwt_ttl_seconds,
-        settings.ws_ticket_ttl_seconds,
-    )
+    tokens = TokenService.from_settings(settings)
     limiter = RateLimiter(redis_client)
     send_policy = BucketPolicy("send", settings.rate_send_burst, settings.rate_send_per_second)
     rates = WritePolicies.from_settings(settings)

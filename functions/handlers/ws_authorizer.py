@@ -5,21 +5,33 @@ every later event of the connection). No credentials at all → Allow as anonymo
 client must then authenticate in its STOMP CONNECT frame (as Spring clients do), and
 every other frame is refused until it does. Invalid, expired, revoked or replayed
 credentials → Deny. Nothing raises: an unexpected error denies.
+
+It is built from :mod:`chatflow.authorizer_container` (token service and revocation
+store), not from the WebSocket runtime: its cold start loads no boto3, psycopg or
+DynamoDB code (docs/adr/0006-websocket-authorizer.md).
 """
 
 from __future__ import annotations
 
 import logging
+from functools import lru_cache
 from typing import Any
 
+from chatflow.authorizer_container import AuthorizerContainer, build_authorizer_container
 from chatflow.errors import Unauthenticated
 from chatflow.logs import configure_logging, request_id_var
 from chatflow.settings import get_settings
 from chatflow.ws.identity import Identity
-from chatflow.ws.runtime import get_runtime
 
 configure_logging(get_settings().log_level)
 logger = logging.getLogger("chatflow.ws.authorizer")
+
+
+@lru_cache(maxsize=1)
+def get_authorizer() -> AuthorizerContainer:
+    """Built on the first handshake and kept while the container is warm; a failure to
+    build it denies that handshake (the handler catches it) instead of failing init."""
+    return build_authorizer_container(get_settings())
 
 
 def _policy(effect: str, resource: str, principal: str, context: dict[str, Any]) -> dict[str, Any]:
@@ -46,11 +58,11 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     ticket = (event.get("queryStringParameters") or {}).get("ticket")
     auth = _header(event, "authorization")
     try:
-        runtime = get_runtime()
+        credentials = get_authorizer().credentials
         if ticket:
-            claims = runtime.container.accounts.verify_ticket_once(str(ticket))
+            claims = credentials.verify_ticket_once(str(ticket))
         elif auth and auth[:7].lower() == "bearer ":
-            claims = runtime.container.accounts.authenticate(auth[7:].strip())
+            claims = credentials.authenticate(auth[7:].strip())
         else:
             return _policy("Allow", resource, "anonymous", {"anonymous": "true"})
         identity = Identity.from_claims(claims)

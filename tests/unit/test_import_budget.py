@@ -50,6 +50,14 @@ _AWS = frozenset({"botocore", "boto3", "s3transfer", "jmespath", "dateutil", "ur
 # bcrypt: cryptography's SSH key support (loaded by PyJWT) imports it when installed.
 _WS = _SETTINGS | _PSYCOPG | _JWT | _REDIS | _AWS | {"bcrypt"}
 _WS_FORBIDDEN = (NEVER - _AWS) | (_FASTAPI - {"opentelemetry"}) | {"pydantic_extra_types"}
+# The $connect authorizer checks tokens and asks the cache; it builds no WebSocket runtime,
+# so neither the AWS SDK nor PostgreSQL's driver may load (docs/adr/0006-websocket-authorizer.md).
+_AUTHORIZER = _SETTINGS | _JWT | _REDIS | {"bcrypt"}
+_AUTHORIZER_FORBIDDEN = NEVER | _AWS | _PSYCOPG | (_FASTAPI - {"opentelemetry"})
+# Modules (first-party and stdlib included) the authorizer may add to ``sys.modules``:
+# 400 measured in the development virtualenv on 2026-12-08 (cryptography included), plus
+# a margin of 5 %; the WebSocket runtime it used to build loaded about 520.
+AUTHORIZER_MAX_MODULES = 420
 
 
 @dataclass(frozen=True)
@@ -66,7 +74,6 @@ BUDGETS: dict[str, Budget] = {
     **{
         f"handlers.{name}": Budget(allowed=_WS, forbidden=_WS_FORBIDDEN)
         for name in (
-            "ws_authorizer",
             "ws_connect",
             "ws_frame",
             "ws_disconnect",
@@ -74,6 +81,7 @@ BUDGETS: dict[str, Budget] = {
             "fanout_worker",
         )
     },
+    "handlers.ws_authorizer": Budget(allowed=_AUTHORIZER, forbidden=_AUTHORIZER_FORBIDDEN),
     "handlers.migrate": Budget(
         allowed=_SETTINGS | _PSYCOPG,
         forbidden=NEVER | _FASTAPI | {"redis", "bcrypt", "jwt"},
@@ -95,6 +103,15 @@ print(json.dumps(sorted(set(sys.modules) - before)))
 @cache
 def packages_loaded_by(module: str) -> frozenset[str]:
     """Top-level non-stdlib names that importing ``module`` adds, in a fresh interpreter."""
+    top_level = {_CYTHON_SHARED.sub("_cython_", name.partition(".")[0]) for name in loaded(module)}
+    stdlib = {name for name in top_level if name.startswith("_sysconfigdata_")}
+    return frozenset(top_level - stdlib - set(sys.stdlib_module_names) - FIRST_PARTY)
+
+
+@cache
+def loaded(module: str) -> frozenset[str]:
+    """Every module that importing ``module`` adds to ``sys.modules``, in a fresh interpreter
+    given the environment of a WebSocket deployment (the authorizer's included)."""
     env = {
         "PATH": os.environ.get("PATH", ""),
         "PYTHONPATH": os.pathsep.join([str(ROOT / "functions"), str(ROOT)]),
@@ -102,6 +119,8 @@ def packages_loaded_by(module: str) -> frozenset[str]:
         "REDIS_URL": "redis://127.0.0.1:1/0",
         "JWT_SECRET": "import-budget-secret-long-enough-for-hs256",
         "LOG_LEVEL": "WARNING",
+        "CONNECTIONS_TABLE": "chatflow-connections",
+        "WS_MANAGEMENT_ENDPOINT": "http://127.0.0.1:1",
     }
     completed = subprocess.run(  # noqa: S603 - our own interpreter and a fixed script
         [sys.executable, "-c", _PROBE.format(module=module)],
@@ -113,9 +132,7 @@ def packages_loaded_by(module: str) -> frozenset[str]:
     )
     assert completed.returncode == 0, completed.stderr
     names: list[str] = json.loads(completed.stdout.strip().splitlines()[-1])
-    top_level = {_CYTHON_SHARED.sub("_cython_", name.partition(".")[0]) for name in names}
-    stdlib = {name for name in top_level if name.startswith("_sysconfigdata_")}
-    return frozenset(top_level - stdlib - set(sys.stdlib_module_names) - FIRST_PARTY)
+    return frozenset(names)
 
 
 @pytest.mark.parametrize("module", sorted(BUDGETS))
@@ -137,6 +154,28 @@ def test_the_probe_sees_what_a_handler_loads() -> None:
     assert {"fastapi", "mangum", "psycopg"} <= packages_loaded_by("handlers.api")
     assert "psycopg" in packages_loaded_by("handlers.migrate")
     assert {"redis", "botocore", "psycopg"} <= packages_loaded_by("handlers.ws_frame")
+
+
+def test_the_authorizer_loads_no_aws_sdk_database_driver_or_web_framework() -> None:
+    """It used to build the whole WebSocket runtime, boto3 and psycopg included."""
+    packages = packages_loaded_by("handlers.ws_authorizer")
+    assert sorted(packages & {"boto3", "botocore", "psycopg", "fastapi"}) == []
+    assert {"jwt", "redis", "pydantic"} <= packages  # the probe saw a real import
+
+
+def test_the_authorizer_loads_no_websocket_runtime_or_database_code() -> None:
+    modules = loaded("handlers.ws_authorizer")
+    assert sorted(m for m in modules if m.startswith(("chatflow.ws.runtime", "chatflow.db"))) == []
+
+
+def test_the_authorizer_stays_within_its_module_count() -> None:
+    count = len(loaded("handlers.ws_authorizer"))
+    assert count <= AUTHORIZER_MAX_MODULES, (
+        f"handlers.ws_authorizer now loads {count} modules at cold start "
+        f"(budget {AUTHORIZER_MAX_MODULES}); import lazily on the path that needs it"
+    )
+    # The count means something: the WebSocket runtime alone is well above the budget.
+    assert len(loaded("handlers.ws_frame")) > AUTHORIZER_MAX_MODULES
 
 
 def test_budgets_are_consistent() -> None:

@@ -20,6 +20,7 @@ import psycopg
 from chatflow import validation
 from chatflow.cache.revocations import RevocationStore
 from chatflow.db.connection import Database
+from chatflow.domain.credentials import CredentialChecker
 from chatflow.errors import Conflict, InvalidInput, NotFound, Unauthenticated
 from chatflow.models import User
 from chatflow.publisher import NullPublisher, Publisher
@@ -45,6 +46,8 @@ class AccountService:
         self._db = db
         self._tokens = tokens
         self._revocations = revocations
+        # The token checks the $connect authorizer also makes, without this service.
+        self._credentials = CredentialChecker(tokens, revocations)
         self._rounds = bcrypt_rounds
         # Told when tokens are revoked, so live WebSocket connections using them are closed.
         self._publisher: Publisher = publisher if publisher is not None else NullPublisher()
@@ -92,30 +95,18 @@ class AccountService:
 
     def authenticate(self, token: str) -> TokenClaims:
         """Verify an access token and refuse it once revoked."""
-        claims = self._tokens.verify_access(token)
-        if self._revocations.is_revoked(
-            claims.jti, str(claims.user_id), claims.issued_at, claims.credential_version
-        ):
-            raise Unauthenticated("the token has been revoked")
-        return claims
+        return self._credentials.authenticate(token)
 
     def session_revoked(
         self, jti: str, user_id: str, issued_at: int, credential_version: int = 0
     ) -> bool:
         """Whether the session (access token ``jti``) has been revoked since it was checked
         (``$connect`` asks again after indexing the new socket; see ws/runtime.py)."""
-        return self._revocations.is_revoked(jti, user_id, issued_at, credential_version)
+        return self._credentials.session_revoked(jti, user_id, issued_at, credential_version)
 
     def verify_ticket_once(self, ticket: str) -> TokenClaims:
         """A WebSocket ticket: valid, not used before, and its access token not revoked."""
-        claims = self._tokens.verify_ticket(ticket)
-        if not self._revocations.use_ticket_once(claims.jti, claims.expires_at):
-            raise Unauthenticated("the ticket was already used")
-        if self._revocations.is_revoked(
-            claims.session_jti, str(claims.user_id), claims.issued_at, claims.credential_version
-        ):
-            raise Unauthenticated("the token has been revoked")
-        return claims
+        return self._credentials.verify_ticket_once(ticket)
 
     def me(self, user_id: uuid.UUID) -> User:
         user = self.find(user_id)

@@ -14,10 +14,14 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 import jwt
 
 from chatflow.errors import Unauthenticated
+
+if TYPE_CHECKING:
+    from chatflow.settings import Settings
 
 ALGORITHM = "HS256"
 TICKET_AUDIENCE_SUFFIX = "-ws-ticket"
@@ -80,6 +84,17 @@ class TokenService:
         self._ttl = ttl_seconds
         self._ticket_ttl = min(ticket_ttl_seconds, 60)
         self._clock = clock
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> TokenService:
+        """The deployment's token service; one recipe for every process kind."""
+        return cls(
+            jwt_secret_provider(settings),
+            settings.jwt_issuer,
+            settings.jwt_audience,
+            settings.jwt_ttl_seconds,
+            settings.ws_ticket_ttl_seconds,
+        )
 
     @property
     def access_ttl(self) -> int:
@@ -214,3 +229,17 @@ def secret_from_secrets_manager(arn: str, endpoint_url: str = "", region: str = 
     if not secret or len(secret) < 32:
         raise RuntimeError(f"the secret {arn} is empty or shorter than 32 characters")
     return str(secret)
+
+
+def jwt_secret_provider(settings: Settings) -> Callable[[], str]:
+    """The signing key: ``JWT_SECRET`` as given, or the secret ``JWT_SECRET_ARN`` names.
+
+    The secret is fetched on first use, not here, so building a token service (at a
+    function's init) imports no boto3; every composition (the container, the ``$connect``
+    authorizer's) builds its token service with this provider.
+    """
+    if settings.jwt_secret is not None:
+        value = settings.jwt_secret.get_secret_value()
+        return lambda: value
+    arn, endpoint, region = settings.jwt_secret_arn, settings.aws_endpoint_url, settings.aws_region
+    return lambda: secret_from_secrets_manager(arn, endpoint, region)
