@@ -17,7 +17,7 @@ import pytest
 from pydantic import SecretStr
 
 from chatflow.settings import Settings
-from chatflow.stomp import DEFAULT_LIMITS, Frame
+from chatflow.stomp import DEFAULT_LIMITS
 from chatflow.ws import destinations
 from chatflow.ws.deps import WsDeps
 from chatflow.ws.fakes import (
@@ -55,6 +55,7 @@ class World:
     accounts: FakeAccounts
     rooms: FakeRooms
     messages: FakeMessages
+    sessions: SessionCache
     session: StompSession
 
     def frame(self, body: str, cid: str = CID, *, upgraded: bool = True) -> Outcome:
@@ -127,6 +128,7 @@ def build(
     accounts = FakeAccounts()
     rooms = FakeRooms()
     messages = FakeMessages(rooms, publisher)
+    sessions = SessionCache()
     deps = WsDeps(
         settings=settings,
         table=table,
@@ -136,12 +138,14 @@ def build(
         accounts=accounts,
         rooms=rooms,
         messages=messages,
-        sessions=SessionCache(),
+        sessions=sessions,
         subscription=fake_subscription,
         limits=DEFAULT_LIMITS,
         clock=lambda: float(NOW),
     )
-    return World(table, presence, publisher, guard, accounts, rooms, messages, StompSession(deps))
+    return World(
+        table, presence, publisher, guard, accounts, rooms, messages, sessions, StompSession(deps)
+    )
 
 
 @pytest.fixture
@@ -575,6 +579,15 @@ def test_server_frames_are_refused(connected: World, command: str) -> None:
     assert only_error(connected.frame(stomp(command))) == f"'{command}' is a server frame"
 
 
-def test_frames_of_the_session_reuse_its_cached_identity(connected: World) -> None:
-    connected.frame(stomp("UNSUBSCRIBE", ("id", "x")), upgraded=False)
-    assert isinstance(connected.frame(typing(), upgraded=False).replies[0], Frame)
+def test_another_container_reads_the_identity_from_the_table_once(world: World) -> None:
+    """A CONNECT-authenticated socket has no authorizer context: a container that did not
+    handle its CONNECT learns who it is from the META item, then from its own cache."""
+    world.table.open("anon", None)
+    token = world.accounts.issue(ALICE)
+    world.frame(connect(("passcode", token)), "anon", upgraded=False)
+    world.sessions.drop("anon")
+    reads = world.table.reads
+    assert commands(world.frame(subscribe(), "anon", upgraded=False)) == ["RECEIPT"]
+    assert commands(world.frame(typing(), "anon", upgraded=False)) == ["RECEIPT"]
+    assert world.table.reads == reads + 1
+    assert world.publisher.typing_events == [(ROOM, ALICE.user_id)]

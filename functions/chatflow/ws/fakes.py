@@ -88,6 +88,7 @@ class FakeTable:
         self.connections: dict[str, FakeConnection] = {}
         self.subscriptions: dict[str, dict[str, FakeSubscription]] = {}
         self.user_index: dict[str, set[str]] = {}
+        self.reads = 0  # get_connection calls: the frame path should read META rarely
 
     # -- what $connect and the tests arrange ------------------------------------------
 
@@ -126,6 +127,7 @@ class FakeTable:
     # -- TablePort ----------------------------------------------------------------------
 
     def get_connection(self, connection_id: str) -> FakeConnection | None:
+        self.reads += 1
         return self.connections.get(connection_id)
 
     def mark_connected(
