@@ -13,7 +13,8 @@ fake that is kinder than the real thing proves nothing:
   a public one, as ``chatflow.domain.access`` does; it can drop a member after a number of
   checks, to replay the race of a removal between the session's two membership checks.
 - :class:`FakeMessages` validates with the same rules as ``MessageService``, stores once per
-  clientMsgId, and raises ``psycopg.OperationalError`` when told the database is down.
+  clientMsgId, and raises ``DatabaseUnavailable`` (as the DB adapter does) when told the
+  database is down.
 - :class:`FakePresence` is true per connection, not per subscription, like PresenceWriter.
 
 The integration tests (tests/integration/test_ws_*.py) keep checking the real adapters.
@@ -26,11 +27,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
-import psycopg
-
 from chatflow import validation
 from chatflow.domain.messages import PostResult
-from chatflow.errors import Forbidden, NotFound, Unauthenticated
+from chatflow.errors import DatabaseUnavailable, Forbidden, NotFound, Unauthenticated
 from chatflow.models import Message, MessageKind, Role, User
 from chatflow.security.tokens import TokenClaims
 from chatflow.ws.guard import GuardResult
@@ -371,7 +370,7 @@ class FakeMessages:
         text = validation.message_body(body, self._max_chars)
         cmid = validation.client_msg_id(client_msg_id)
         if self.unavailable:
-            raise psycopg.OperationalError("connection refused")
+            raise DatabaseUnavailable()
         self._rooms.require_member(user.id, room_id)
         stored = self.history.setdefault(room_id, [])
         if cmid is not None:
