@@ -1,13 +1,13 @@
 """Wiring: builds the adapters and services once per process from the settings.
 
-Factories are cached functions (reset with ``get_container.cache_clear()`` in tests),
-so a warm Lambda container reuses its PostgreSQL connection and Redis client.
+``build_container`` makes one; which one a process uses is decided in
+``chatflow.process`` (it may be the WebSocket runtime's), so this module imports nothing
+of the WebSocket side.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
 
 from chatflow.cache.client import Redis, open_redis
 from chatflow.cache.policies import WritePolicies
@@ -20,7 +20,7 @@ from chatflow.domain.presence import PresenceService
 from chatflow.domain.rooms import RoomService
 from chatflow.publisher import NullPublisher, Publisher
 from chatflow.security.tokens import TokenService
-from chatflow.settings import Settings, get_settings
+from chatflow.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -72,16 +72,3 @@ def build_container(
         limiter=limiter,
         rates=rates,
     )
-
-
-@lru_cache(maxsize=1)
-def get_container() -> Container:
-    """The process's container. With a WebSocket API configured, stored messages and
-    membership changes are published to live subscribers (the WebSocket runtime's
-    publisher); without one (a REST-only deployment) nothing is published."""
-    settings = get_settings()
-    if settings.connections_table and settings.ws_management_endpoint:
-        from chatflow.ws.runtime import get_runtime
-
-        return get_runtime().container
-    return build_container(settings)

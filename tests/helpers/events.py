@@ -320,7 +320,7 @@ def cold_start(module_name: str) -> Iterator[ModuleType]:
     afterwards. On exit the container's connections are closed and the root logger's
     handlers are restored, so no later test writes into a closed capture stream.
     """
-    from chatflow.container import get_container
+    from chatflow.process import get_container
     from chatflow.settings import get_settings
 
     root = logging.getLogger()

@@ -126,7 +126,7 @@ class Gateway:
 @contextmanager
 def ws_functions(env: dict[str, str], monkeypatch: Any) -> Iterator[dict[str, ModuleType]]:
     """Import the WebSocket handlers as a fresh Lambda container would, with ``env``."""
-    from chatflow.container import get_container
+    from chatflow.process import get_container
     from chatflow.settings import get_settings
     from chatflow.ws.runtime import get_runtime
 

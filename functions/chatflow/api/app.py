@@ -17,8 +17,9 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from chatflow.api import openapi_doc, problems, routes_auth, routes_messages, routes_rooms
 from chatflow.api.schemas import HealthOut, ProblemOut
 from chatflow.cache.client import CACHE_ERRORS
-from chatflow.container import Container, get_container
+from chatflow.container import Container
 from chatflow.logs import request_id_var
+from chatflow.process import get_container
 from chatflow.security.headers import API_HEADERS, docs_csp
 
 logger = logging.getLogger("chatflow.api")
