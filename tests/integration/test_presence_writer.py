@@ -348,3 +348,15 @@ def test_a_dead_cache_gives_no_transitions_and_one_warning(
 
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
     assert [r.getMessage() for r in warnings] == ["cache unavailable; presence updates degraded"]
+
+
+def test_a_touch_queued_on_another_pipeline_is_the_writers_own(clean_redis: redis.Redis) -> None:
+    """The frame guard sends the heart-beat in its own round trip; the key and its TTL
+    still come from the writer (one owner of presence liveness)."""
+    writer = PresenceWriter(clean_redis, ttl_ms=5_000)
+    pipe = clean_redis.pipeline(transaction=False)
+    pipe.exists("revoked:some-jti")  # the guard's other commands share the trip
+    writer.queue_touch(pipe, "c1", "u1")
+    assert pipe.execute() == [0, True]
+    assert clean_redis.get(connection_key("c1")) == b"u1"
+    assert 0 < clean_redis.pttl(connection_key("c1")) <= 5_000

@@ -17,6 +17,7 @@ import time
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from chatflow.cache.client import CACHE_ERRORS, DegradedWarning, Redis
 from chatflow.cache.presence import presence_key
@@ -68,6 +69,12 @@ class PresenceWriter:
         self._ttl_ms = ttl_ms
         self._interval_ms = sweep_interval_ms
         self._degraded = DegradedWarning("presence updates")
+
+    def queue_touch(self, pipe: Any, connection_id: str, user_id: str) -> None:
+        """The heart-beat's command, queued on a caller's pipeline: the frame guard sends it
+        in the same round trip as its revocation check (``chatflow.ws.guard``). The key and
+        its TTL are this writer's alone, whoever sends the command."""
+        pipe.set(connection_key(connection_id), user_id, px=self._ttl_ms)
 
     def touch(self, connection_id: str, user_id: uuid.UUID) -> None:
         """Heart-beat: keep the connection alive for one TTL (one command, one key)."""

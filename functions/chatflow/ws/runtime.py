@@ -12,7 +12,6 @@ import time
 import uuid
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
 
 from chatflow.cache.client import CACHE_ERRORS, open_redis
 from chatflow.cache.presence_writer import PresenceWriter, connection_key
@@ -275,15 +274,12 @@ def build_runtime(settings: Settings, api: ConnectionsApi | None = None) -> Runt
     sessions = SessionCache()
     send_policy = BucketPolicy("send", settings.rate_send_burst, settings.rate_send_per_second)
 
-    def touch(pipe: Any, cid: str, user_id: str) -> None:
-        pipe.set(connection_key(cid), user_id, px=settings.presence_ttl_seconds * 1000)
-
     deps = WsDeps(
         settings=settings,
         table=table,
         presence=presence,
         publisher=publisher,
-        guard=FrameGuard(cache, touch, send_policy),
+        guard=FrameGuard(cache, presence.queue_touch, send_policy),
         accounts=container.accounts,
         rooms=container.rooms,
         messages=container.messages,
