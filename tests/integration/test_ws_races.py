@@ -448,3 +448,35 @@ def test_a_connect_frame_racing_a_logout_cannot_leave_a_listening_socket(
     [error] = client.receive()
     assert error.command == "ERROR" and "revoked" in (error.header("message") or "")
     assert client.closed
+
+
+def test_a_socket_opened_before_the_user_index_existed_is_indexed_at_connect(
+    world: World,
+) -> None:
+    """A ticket socket whose ``$connect`` ran on the release before this one (no user index,
+    no ``userIndexed`` mark): its CONNECT writes the index, so removals and user queues
+    find it."""
+    from chatflow.ws.connections import ConnectionRecord
+
+    alice = world.api.user()
+    client = world.gateway.connect(ticket=world.ticket(alice))
+    assert client is not None
+    table = world.runtime.table
+    record = table.get_connection(client.connection_id)
+    assert record is not None
+    table.remove_user_connection(client.connection_id, alice.id)
+    table.put_connection(
+        ConnectionRecord(
+            client.connection_id,
+            record.connected_at,
+            user_id=record.user_id,
+            username=record.username,
+            token_expires_at=record.token_expires_at,
+            token_issued_at=record.token_issued_at,
+            jti=record.jti,
+        )
+    )
+    assert table.user_connections(alice.id) == []
+    client.send("CONNECT", {"accept-version": "1.2"})
+    assert [f.command for f in client.receive()] == ["CONNECTED"]
+    assert table.user_connections(alice.id) == [client.connection_id]

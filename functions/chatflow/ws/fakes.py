@@ -77,6 +77,7 @@ class FakeConnection:
     display_name: str | None = None
     credential_version: int | None = None
     offered_version: str | None = None
+    user_indexed: bool = False  # indexed under its user at $connect
 
 
 class FakeTable:
@@ -111,6 +112,7 @@ class FakeTable:
             display_name=identity.display_name if identity else None,
             credential_version=identity.credential_version if identity else None,
             offered_version=offered_version,
+            user_indexed=identity is not None,
         )
         self.subscriptions[cid] = {}
         if identity is not None and state != "refused":

@@ -87,6 +87,9 @@ class SessionInfo:
     version: str  # "" until CONNECTED was sent
     wire_version: str = "1.2"  # how to escape before CONNECTED: the subprotocol picked
     refused: bool = False  # the user had too many connections when this one opened
+    # USER#/CONN# was written at $connect; False for a socket opened by a release before
+    # that (during a deploy), whose CONNECT must write it
+    user_indexed: bool = True
 
     @property
     def escaping_version(self) -> str:

@@ -144,6 +144,7 @@ class StompSession:
                 version="",
                 wire_version=offered or "1.2",
                 refused=record is not None and record.state == "refused",
+                user_indexed=record is None or record.user_indexed,
             )
         else:
             identity = from_context or Identity(
@@ -215,7 +216,7 @@ class StompSession:
                 version,
                 identity.display_name,
                 credential_version=identity.credential_version,
-                indexed=True,
+                indexed=authenticated_here or info.user_indexed,
             )
         except UnknownConnection:
             raise ConnectionGone(cid) from None
